@@ -10,6 +10,7 @@ example a distributed or loss-scaling optimizer) and `training_hooks_fn`.
 import abc
 import re
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow.compat.v1 import estimator as tf_estimator
 
@@ -22,6 +23,32 @@ PREDICT = tf_estimator.ModeKeys.PREDICT
 # Variables that get L2 regularisation: convolution and dense kernels only
 # (no biases, no batch-norm parameters).
 DEFAULT_REGULARIZATION_REGEX = r".*(kernel|depthwise_kernel|pointwise_kernel):0$"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+NON_FINITE_MARKER = "non-finite loss"
+
+
+def check_finite_loss(loss, global_step):
+    """An op that fails the session run when `loss` is NaN or infinite.
+
+    The train op depends on it, so a broken step never updates variables and
+    no checkpoint written afterwards holds its values.
+    """
+
+    def _check(value, step):
+        if not np.isfinite(value):
+            raise NonFiniteLossError(
+                f"{NON_FINITE_MARKER} {value} at step {int(step) + 1}; training stopped before "
+                "applying this step. The last checkpoint in model_dir is intact: lower the "
+                "learning rate or lengthen warm-up, check the data, then run again to resume."
+            )
+        return np.int32(0)
+
+    return tf.numpy_function(_check, [loss, global_step], tf.int32, stateful=True)
 
 
 def select_trainable_variables(variables, frozen_variable_prefix):
@@ -157,6 +184,7 @@ class BaseModel(abc.ABC):
             grads, _ = tf.clip_by_global_norm(grads, self._gradient_clip_norm)
             grads_and_vars = list(zip(grads, tvars))
         update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+        update_ops.append(check_finite_loss(total_loss, global_step))
         with tf.control_dependencies(update_ops):
             train_op = optimizer.apply_gradients(grads_and_vars, global_step)
 

@@ -90,3 +90,26 @@ def test_training_hooks_receive_named_scalars():
 def test_unknown_optimizer_lists_choices():
     with pytest.raises(ValueError, match=r"Unknown optimizer type 'lamb'.*momentum"):
         optimizers.build_optimizer("lamb", 0.1)
+
+
+class _NanModel(_LinearModel):
+    def build_losses(self, outputs, labels):
+        loss = tf.reduce_mean(outputs["y"]) * float("nan")
+        return {"model_loss": loss}
+
+
+def test_non_finite_loss_stops_before_the_update():
+    model = _NanModel(
+        optimizer_fn=lambda lr: optimizers.build_optimizer("sgd", lr),
+        learning_rate_fn=lambda step: tf.constant(0.1),
+    )
+    with tf.Graph().as_default():
+        spec = model.model_fn(tf.constant([[1.0, 2.0]]), {"y": tf.constant([[0.0]])}, "train")
+        kernel = [v for v in tf.global_variables() if v.op.name == "dense/kernel"][0]
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            before = sess.run(kernel)
+            with pytest.raises(Exception, match=r"non-finite loss nan at step 1"):
+                sess.run(spec.train_op)
+            np.testing.assert_array_equal(sess.run(kernel), before)
+            assert sess.run(tf.train.get_global_step()) == 0

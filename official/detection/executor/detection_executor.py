@@ -1,0 +1,141 @@
+"""Runs training and evaluation of a detection `model_fn` with tf.estimator.
+
+The executor knows nothing of a model's internals: it receives the model_fn,
+a RunConfig built for the device, input functions and an evaluator factory.
+"""
+
+import json
+import os
+import time
+
+import tensorflow.compat.v1 as tf
+from tensorflow.compat.v1 import estimator as tf_estimator
+
+from official.detection.executor import hooks as hooks_lib
+from official.detection.modeling import base_model
+
+
+class TrainingStoppedError(RuntimeError):
+    """Training stopped on a non-finite loss; the message names the step."""
+
+
+def _write_eval_summaries(eval_dir, step, metrics):
+    writer = tf.summary.FileWriter(eval_dir)
+    values = [
+        tf.Summary.Value(tag=name, simple_value=float(value)) for name, value in metrics.items()
+    ]
+    writer.add_summary(tf.Summary(value=values), step)
+    writer.close()
+
+
+class DetectionExecutor:
+    """Trains and evaluates one model in one `model_dir`."""
+
+    def __init__(self, model_fn, *, run_config, evaluator_fn, eval_batches=None, params=None):
+        """
+        Args:
+          model_fn: Estimator model_fn.
+          run_config: tf.estimator.RunConfig (or a device subclass of it).
+          evaluator_fn: `fn() -> evaluator` with `update(batch)`, `evaluate()`,
+            `write_outputs(eval_dir, step)` and `summary_text`.
+          eval_batches: number of prediction batches per evaluation; None
+            evaluates until the eval input is exhausted.
+          params: passed to the model_fn as Estimator params.
+        """
+        self._run_config = run_config
+        self._estimator = tf_estimator.Estimator(
+            model_fn=model_fn, config=run_config, params=params or {}
+        )
+        self._evaluator_fn = evaluator_fn
+        self._eval_batches = eval_batches
+
+    @property
+    def model_dir(self):
+        return self._estimator.model_dir
+
+    @property
+    def estimator(self):
+        return self._estimator
+
+    def train(self, input_fn, max_steps, hooks=None):
+        """Trains until the global step reaches `max_steps` (resuming from model_dir)."""
+        try:
+            self._estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=hooks)
+        except (tf.errors.OpError, base_model.NonFiniteLossError) as exc:
+            message = str(exc)
+            if base_model.NON_FINITE_MARKER in message:
+                start = message.index(base_model.NON_FINITE_MARKER)
+                raise TrainingStoppedError(message[start:].split("\n")[0]) from exc
+            raise
+
+    def evaluate(self, input_fn, checkpoint_path=None):
+        """Evaluates one checkpoint (default: the latest) with COCO metrics.
+
+        Writes `<model_dir>/eval/metrics_<step>.json`, `detections_<step>.json`
+        and TensorBoard summaries in `<model_dir>/eval`.
+
+        Returns:
+          (step, metrics dict).
+        """
+        checkpoint_path = checkpoint_path or self._estimator.latest_checkpoint()
+        if checkpoint_path is None:
+            raise FileNotFoundError(
+                f"no checkpoint in {self.model_dir!r} to evaluate; train first or point "
+                "--model_dir at a directory holding model.ckpt-* files"
+            )
+        step = hooks_lib.parse_step(checkpoint_path)
+        evaluator = self._evaluator_fn()
+        start = time.time()
+        num_images = 0
+        predictions = self._estimator.predict(
+            input_fn=input_fn, checkpoint_path=checkpoint_path, yield_single_examples=False
+        )
+        for index, batch in enumerate(predictions):
+            if self._eval_batches is not None and index >= self._eval_batches:
+                break
+            evaluator.update(batch)
+            num_images += len(batch["source_id"])
+        predict_seconds = time.time() - start
+        metrics = evaluator.evaluate()
+        eval_dir = os.path.join(self.model_dir, "eval")
+        tf.io.gfile.makedirs(eval_dir)
+        evaluator.write_outputs(eval_dir, step)
+        _write_eval_summaries(eval_dir, step, metrics)
+        tf.logging.info(
+            "Evaluated %d images of checkpoint %s in %.1f s (%.2f images/s)\n%s",
+            num_images,
+            checkpoint_path,
+            predict_seconds,
+            num_images / max(predict_seconds, 1e-9),
+            evaluator.summary_text,
+        )
+        tf.logging.info("Eval metrics at step %s: %s", step, json.dumps(metrics, sort_keys=True))
+        return step, metrics
+
+    def evaluate_checkpoints(self, input_fn, *, final_step, min_interval_secs=0, timeout=None):
+        """Evaluates each new checkpoint; returns after the one at `final_step`.
+
+        Returns the last (step, metrics), or None when `timeout` seconds pass
+        without a new checkpoint before any was evaluated.
+        """
+        result = None
+        for checkpoint_path in tf.train.checkpoints_iterator(
+            self.model_dir, min_interval_secs=min_interval_secs, timeout=timeout
+        ):
+            try:
+                result = self.evaluate(input_fn, checkpoint_path)
+            except tf.errors.NotFoundError:
+                # Checkpoints can be garbage-collected by the trainer meanwhile.
+                tf.logging.warning(
+                    "Checkpoint %s disappeared; waiting for the next", checkpoint_path
+                )
+                continue
+            if result[0] >= final_step:
+                break
+        if result is None:
+            tf.logging.warning(
+                "No checkpoint appeared in %s within %s s; evaluation ended",
+                self.model_dir,
+                timeout,
+            )
+        return result

@@ -1,0 +1,75 @@
+"""Training hooks: progress logging and the non-finite loss guard."""
+
+import math
+import time
+
+import tensorflow.compat.v1 as tf
+
+
+def _format_seconds(seconds):
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class TrainProgressHook(tf.train.SessionRunHook):
+    """Logs step, losses, learning rate, images/s and time left every N steps.
+
+    Images/s counts `global_batch_size` images per step and leaves out the
+    first logging interval, which holds graph warm-up.
+    """
+
+    def __init__(self, scalars, *, global_batch_size, total_steps, every_n_steps=10, log_fn=None):
+        self._scalars = dict(scalars)
+        self._batch_size = global_batch_size
+        self._total_steps = total_steps
+        self._every_n = max(int(every_n_steps), 1)
+        self._log = log_fn or tf.logging.info
+        self._last_time = None
+        self._last_step = None
+        self._measured_steps = 0
+        self._measured_seconds = 0.0
+        self.images_per_second = None
+
+    def begin(self):
+        self._global_step = tf.train.get_global_step()
+
+    def before_run(self, run_context):
+        return tf.train.SessionRunArgs({"step": self._global_step, "scalars": self._scalars})
+
+    def after_run(self, run_context, run_values):
+        # The global step fetched before the train op ran; the step just done is +1.
+        step = int(run_values.results["step"]) + 1
+        now = time.time()
+        if self._last_time is None:
+            self._last_time, self._last_step = now, step
+            return
+        if step - self._last_step < self._every_n and step < self._total_steps:
+            return
+        elapsed = now - self._last_time
+        steps = step - self._last_step
+        self._measured_steps += steps
+        self._measured_seconds += elapsed
+        rate = self._measured_steps / max(self._measured_seconds, 1e-9)
+        self.images_per_second = rate * self._batch_size
+        remaining = max(self._total_steps - step, 0) / max(rate, 1e-9)
+        values = run_values.results["scalars"]
+        parts = [f"step {step}/{self._total_steps}"]
+        for name in sorted(values):
+            if name != "learning_rate":
+                parts.append(f"{name} {float(values[name]):.4f}")
+        if "learning_rate" in values:
+            parts.append(f"lr {float(values['learning_rate']):.6g}")
+        parts.append(f"{self.images_per_second:.2f} images/s")
+        parts.append(f"time left {_format_seconds(remaining)}")
+        self._log(" | ".join(parts))
+        self._last_time, self._last_step = now, step
+
+
+def parse_step(checkpoint_path):
+    """The global step in a checkpoint name like `.../model.ckpt-1200`."""
+    try:
+        return int(checkpoint_path.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return math.nan
