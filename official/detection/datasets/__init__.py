@@ -1,0 +1,1 @@
+"""Dataset generators that need no download (the synthetic shapes set of the demo)."""
