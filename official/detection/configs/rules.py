@@ -129,6 +129,14 @@ SCHEDULE_RULES = [
         "training stops before the learning-rate warm-up ends",
         warn=True,
     ),
+    Rule(
+        ("train.frozen_variable_prefix", "train.checkpoint.path"),
+        lambda frozen, path: not frozen or bool(path),
+        "train.frozen_variable_prefix freezes variables but train.checkpoint.path is empty, "
+        "so the frozen variables keep their random initial values (unless model_dir already "
+        "holds a checkpoint to resume from)",
+        warn=True,
+    ),
 ]
 
 
