@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
-# The embedded default job: needs no download.
+# The embedded default job; needs no download:
 #   1. set up .venv (if missing) with the requirements and this package,
 #   2. generate the shapes dataset (COCO layout) in WORK_DIR/shapes,
-#   3. convert it to TFRecords with masks in WORK_DIR/tfrecords.
-# Usage: bash scripts/demo.sh [--work_dir DIR] [--num_train N] [--num_val M]
+#   3. convert it to TFRecords with masks in WORK_DIR/tfrecords,
+#   4. train a small detector from scratch in WORK_DIR/model,
+#   5. evaluate it (COCO table; WORK_DIR/model/eval/metrics_<step>.json),
+#   6. draw its predictions on validation images into WORK_DIR/predictions.
+# Usage: bash scripts/demo.sh [--work_dir DIR] [--model retinanet]
+#                             [--num_train N] [--num_val M] [--params_override S]
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+start_time=$(date +%s)
 
 work_dir="demo_output"
+model="retinanet"
 num_train=600
 num_val=100
+extra_override=""
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --work_dir=*) work_dir="${1#*=}" ;;
     --work_dir) work_dir="${2:?--work_dir needs a value}"; shift ;;
+    --model=*) model="${1#*=}" ;;
+    --model) model="${2:?--model needs a value}"; shift ;;
     --num_train=*) num_train="${1#*=}" ;;
     --num_val=*) num_val="${1#*=}" ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
-    *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 1 ;;
+    --params_override=*) extra_override="${1#*=}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 1 ;;
   esac
   shift
 done
+case "${model}" in
+  retinanet) config="official/detection/configs/shapes/retinanet_shapes.yaml" ;;
+  *) echo "demo.sh: --model must be retinanet, got '${model}'" >&2; exit 1 ;;
+esac
 
 cd "${repo_root}"
 source scripts/setup_env.sh
@@ -28,18 +43,45 @@ mkdir -p "${work_dir}"
 work_dir="$(cd "${work_dir}" && pwd)"
 data_dir="${work_dir}/shapes"
 record_dir="${work_dir}/tfrecords"
+model_dir="${work_dir}/model"
 
 echo "== shapes dataset -> ${data_dir}"
 python scripts/make_shapes_dataset.py --output_dir "${data_dir}" \
-  --num_train "${num_train}" --num_val "${num_val}" --seed 0
+  --num_train "${num_train}" --num_val "${num_val}" --seed 0 --image_size 128
 
 echo "== TFRecords -> ${record_dir}"
 mkdir -p "${record_dir}"
 for split in train val; do
-  python scripts/create_coco_tf_record.py --logtostderr \
+  python scripts/create_coco_tf_record.py \
     --image_dir "${data_dir}/${split}2017" \
     --object_annotations_file "${data_dir}/annotations/instances_${split}2017.json" \
     --output_file_prefix "${record_dir}/${split}" \
     --num_shards 4 --include_masks
 done
-echo "== done: $(ls "${record_dir}" | wc -l) TFRecord files in ${record_dir}"
+
+echo "== training ${model} -> ${model_dir}"
+# A fresh model each run: the demo shows training from scratch.
+rm -rf "${model_dir}"
+override="train.train_file_pattern=${record_dir}/train-*"
+override+=",eval.eval_file_pattern=${record_dir}/val-*"
+override+=",eval.val_json_file=${data_dir}/annotations/instances_val2017.json"
+if [ -n "${extra_override}" ]; then override+=",${extra_override}"; fi
+python official/detection/main.py --model="${model}" --mode=train --eval_after_training \
+  --model_dir="${model_dir}" --config_file="${config}" --params_override="${override}"
+
+metrics_file="$(ls -t "${model_dir}"/eval/metrics_*.json | head -n 1)"
+step="$(basename "${metrics_file}" .json)"; step="${step#metrics_}"
+echo "== drawing predictions -> ${work_dir}/predictions"
+python scripts/draw_detections.py \
+  --detections_file="${model_dir}/eval/detections_${step}.json" \
+  --annotations_file="${data_dir}/annotations/instances_val2017.json" \
+  --image_dir="${data_dir}/val2017" --output_dir="${work_dir}/predictions" --num_images 8
+
+python - "${metrics_file}" <<'PY'
+import json, sys
+metrics = json.load(open(sys.argv[1]))
+print("== COCO metrics (" + sys.argv[1] + ")")
+for name in sorted(metrics):
+    print(f"  {name:12s} {metrics[name]:.4f}")
+PY
+echo "== done in $(( $(date +%s) - start_time )) s"

@@ -20,12 +20,14 @@ class TrainingStoppedError(RuntimeError):
 
 
 def _write_eval_summaries(eval_dir, step, metrics):
-    writer = tf.summary.FileWriter(eval_dir)
-    values = [
-        tf.Summary.Value(tag=name, simple_value=float(value)) for name, value in metrics.items()
-    ]
-    writer.add_summary(tf.Summary(value=values), step)
-    writer.close()
+    # FileWriter needs graph mode; TF 2.x runs eagerly outside Estimator.
+    with tf.Graph().as_default():
+        writer = tf.summary.FileWriter(eval_dir)
+        values = [
+            tf.Summary.Value(tag=name, simple_value=float(value)) for name, value in metrics.items()
+        ]
+        writer.add_summary(tf.Summary(value=values), step)
+        writer.close()
 
 
 class DetectionExecutor:

@@ -68,6 +68,23 @@ def l2_regularization_loss(variables, weight_decay, regex=DEFAULT_REGULARIZATION
     return weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in selected])
 
 
+GROUNDTRUTH_PREFIX = "groundtruths/"
+
+
+def with_labels_for_evaluation(predictions, labels):
+    """Adds `source_id`, `image_info` and flattened `groundtruths/*` to predictions.
+
+    Estimator predictions must be a flat dict of batched tensors; evaluation
+    needs the image identity and, without a JSON file, the ground truth.
+    """
+    merged = dict(predictions)
+    merged["source_id"] = labels["source_id"]
+    merged["image_info"] = labels["image_info"]
+    for key, value in labels.get("groundtruths", {}).items():
+        merged[GROUNDTRUTH_PREFIX + key] = value
+    return merged
+
+
 class BaseModel(abc.ABC):
     """Builds `model_fn` for tf.estimator from a subclass's forward pass and losses."""
 
@@ -97,7 +114,8 @@ class BaseModel(abc.ABC):
           regularization_variable_regex: regex of variables that get L2.
           checkpoint_path, checkpoint_prefix, skip_variables_regex: warm start
             (see warm_start.py); empty path means none.
-          enable_summary: write TensorBoard scalars for losses and LR.
+          enable_summary: besides the scalars (each loss, LR), which are always
+            written, add variable histograms and input images.
           optimizer_wrapper: `fn(optimizer) -> optimizer`, applied last.
           training_hooks_fn: `fn(dict of scalar tensors) -> list of hooks`.
         """
@@ -140,7 +158,7 @@ class BaseModel(abc.ABC):
             images = features
         outputs = self.build_outputs(images, labels, mode)
         if mode == TRAIN:
-            return self._train_spec(outputs, labels)
+            return self._train_spec(images, outputs, labels)
         if mode == EVAL:
             losses = self.build_losses(outputs, labels)
             metrics = {k: tf.metrics.mean(v) for k, v in losses.items()}
@@ -150,7 +168,7 @@ class BaseModel(abc.ABC):
         predictions = self.build_predictions(outputs, labels)
         return tf_estimator.EstimatorSpec(mode, predictions=predictions)
 
-    def _train_spec(self, outputs, labels):
+    def _train_spec(self, images, outputs, labels):
         if self._checkpoint_path:
             warm_start_lib.warm_start(
                 self._checkpoint_path,
@@ -192,9 +210,12 @@ class BaseModel(abc.ABC):
         scalars["l2_regularization_loss"] = l2_loss
         scalars["total_loss"] = total_loss
         scalars["learning_rate"] = learning_rate
+        for name, value in sorted(scalars.items()):
+            tf.summary.scalar(name, value)
         if self._enable_summary:
-            for name, value in sorted(scalars.items()):
-                tf.summary.scalar(name, value)
+            for var in train_vars:
+                tf.summary.histogram(var.op.name, var)
+            tf.summary.image("input_images", images[:2], max_outputs=2)
         hooks = self._training_hooks_fn(scalars) if self._training_hooks_fn else []
         return tf_estimator.EstimatorSpec(
             TRAIN, loss=total_loss, train_op=train_op, training_hooks=hooks

@@ -1,0 +1,128 @@
+"""main.py: flag errors, and whole runs on shapes TFRecords made by the converter."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from official.detection.testing import shapes_records
+
+MAIN = os.path.join(os.path.dirname(__file__), "main.py")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+SHAPES_CONFIG = os.path.join(
+    os.path.dirname(__file__), "configs", "shapes", "retinanet_shapes.yaml"
+)
+
+
+def _run_main(*args, timeout=900):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, MAIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model_dir=/tmp/x", "--use_tpu=True"], "Cloud TPUs are not supported"),
+        (["--model_dir=/tmp/x", "--mode=predict"], "--mode='predict' is not a mode; valid"),
+        (["--model_dir=/tmp/x", "--model=yolo"], "--model='yolo' is not a model; valid"),
+        (["--mode=train"], "--model_dir is required"),
+        (["--model_dir=/tmp/x", "--mode=eval", "--eval_after_training"], "applies to --mode=train"),
+        (["--model_dir=/tmp/x", "--params_override=train.total_stepz=3"], "train.total_steps"),
+    ],
+)
+def test_bad_flags_exit_1_with_a_clear_message(args, message):
+    result = _run_main(*args, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert message in result.stderr
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    return shapes_records.write_shapes_records(
+        str(tmp_path_factory.mktemp("shapes")), num_train=8, num_val=4, image_size=128
+    )
+
+
+def test_train_then_evaluate_writes_checkpoints_metrics_and_detections(records, tmp_path):
+    model_dir = str(tmp_path / "model")
+    override = (
+        f"train.train_file_pattern={records['train_file_pattern']},"
+        f"eval.eval_file_pattern={records['eval_file_pattern']},"
+        f"eval.val_json_file={records['val_json_file']},"
+        "train.total_steps=4,train.iterations_per_loop=2,train.train_batch_size=2,"
+        "train.learning_rate.warmup_steps=2,eval.eval_batch_size=2"
+    )
+    result = _run_main(
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={SHAPES_CONFIG}",
+        f"--params_override={override}",
+        "--eval_after_training=True",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    log = result.stderr
+    assert "step 4/4" in log and "images/s" in log and "time left" in log
+    assert os.path.exists(os.path.join(model_dir, "model.ckpt-4.index"))
+    params = yaml.safe_load(open(os.path.join(model_dir, "params.yaml")))
+    assert params["train"]["total_steps"] == 4 and params["model_dir"] == model_dir
+    metrics = json.load(open(os.path.join(model_dir, "eval", "metrics_4.json")))
+    assert set(metrics) == {
+        "AP", "AP50", "AP75", "APs", "APm", "APl",
+        "ARmax1", "ARmax10", "ARmax100", "ARs", "ARm", "ARl",
+    }  # fmt: skip
+    detections = json.load(open(os.path.join(model_dir, "eval", "detections_4.json")))
+    assert isinstance(detections, list)
+    for det in detections:
+        assert set(det) >= {"image_id", "category_id", "bbox", "score"}
+    assert glob.glob(os.path.join(model_dir, "eval", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(model_dir, "events.out.tfevents.*"))
+
+    # --mode=eval finds the final checkpoint, evaluates it and exits; the
+    # ground truth now comes from the TFRecords (no JSON file).
+    result = _run_main(
+        "--model=retinanet",
+        "--mode=eval",
+        f"--model_dir={model_dir}",
+        f"--config_file={SHAPES_CONFIG}",
+        f"--params_override={override.replace(records['val_json_file'], '')}",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    again = json.load(open(os.path.join(model_dir, "eval", "metrics_4.json")))
+    assert again["AP"] == pytest.approx(metrics["AP"], abs=1e-6)
+
+
+def test_seed_command_runs_as_written(records, tmp_path):
+    """The SpineNet-49S RetinaNet seed command, with the data path of shapes records.
+
+    The override string keeps the seed's form (unquoted globs, YAML flow
+    mapping); only the step count and batch are smaller to keep the test short.
+    """
+    data_path = os.path.dirname(records["train_file_pattern"])
+    override = (
+        "{ train: { total_steps : 2, train_batch_size : 2, "
+        f"train_file_pattern: {data_path}/train-* }}, "
+        f"eval: {{ val_json_file: {records['val_json_file']}, "
+        f"eval_file_pattern: {data_path}/val-*, eval_batch_size: 2 }} }}"
+    )
+    result = _run_main(
+        f"--model_dir={tmp_path / 'result'}",
+        "--use_tpu=False",
+        "--mode=train",
+        "--eval_after_training=True",
+        "--config_file=official/detection/configs/spinenet/spinenet49S_retinanet.yaml",
+        f"--params_override={override}",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert os.path.exists(tmp_path / "result" / "eval" / "metrics_2.json")
