@@ -10,7 +10,7 @@ channel is a negative) and -2 (ignored: contributes nothing); box targets are
 
 import tensorflow.compat.v1 as tf
 
-IGNORE_TARGET = -2
+from official.detection.ops import sentinels
 
 
 def focal_loss(logits, targets_one_hot, alpha, gamma, normalizer):
@@ -118,7 +118,7 @@ def retinanet_class_loss(cls_outputs, cls_targets, num_positives, *, num_classes
             targets_one_hot = tf.one_hot(targets, num_classes, dtype=tf.float32)
             loss = _unnormalized_focal_loss(logits, targets_one_hot, alpha, gamma)
             # Masking the per-anchor sums is cheaper than masking every class channel.
-            kept = tf.cast(tf.not_equal(targets, IGNORE_TARGET), tf.float32)
+            kept = tf.cast(tf.not_equal(targets, sentinels.IGNORE), tf.float32)
             level_losses.append(tf.reduce_sum(tf.reduce_sum(loss, axis=-1) * kept))
         return tf.add_n(level_losses) / _positives_normalizer(num_positives)
 
