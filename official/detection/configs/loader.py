@@ -34,6 +34,10 @@ Forced = collections.namedtuple("Forced", ["value", "flag"])
 Forced.__doc__ = """A forced value with the flag it comes from, e.g. Forced(False, '--device')."""
 
 
+# Values implied by the --model choice, applied after the config file and overrides.
+MODEL_FORCED = {"faster_rcnn": {"architecture.include_mask": False, "eval.type": "box"}}
+
+
 def load_config(model, config_file=None, params_override=None, forced=None):
     """Builds the validated Config of `model`.
 
@@ -60,6 +64,10 @@ def load_config(model, config_file=None, params_override=None, forced=None):
         builder.merge(yaml_io.read_yaml_mapping(config_file), f"file {config_file}")
     mapping, source = overrides.parse_params_override(params_override)
     builder.merge(mapping, source)
+    for dotted, value in MODEL_FORCED.get(model, {}).items():
+        # The model flag decides these whatever a (Mask R-CNN) file says, so a
+        # Faster R-CNN run never needs masks.
+        builder.set_value(dotted, value, f"flag --model={model}")
     for dotted, value in (forced or {}).items():
         if isinstance(value, Forced):
             builder.set_value(dotted, value.value, f"flag {value.flag}")

@@ -257,11 +257,6 @@ RULES = (
     ]
 )
 
-FASTER_RCNN_RULES = RULES + [
-    Rule(
-        ("architecture.include_mask",),
-        lambda include_mask: not include_mask,
-        "Faster R-CNN has no mask branch; architecture.include_mask must be false "
-        "(use the mask_rcnn model for masks)",
-    ),
-]
+# --model=faster_rcnn forces include_mask false and box evaluation (see
+# loader.MODEL_FORCED), so the Mask R-CNN rules cover it.
+FASTER_RCNN_RULES = RULES

@@ -148,7 +148,6 @@ def test_box_and_mask_eval_needs_masks():
         "eval.type = 'box_and_mask' (default), architecture.include_mask = False "
         "(from --params_override)",
     )
-    _fails("faster_rcnn", "eval.type=box_and_mask", "eval.type 'box_and_mask' needs masks")
 
 
 def test_retinanet_eval_is_box_only():
@@ -163,12 +162,13 @@ def test_background_iou_range():
     )
 
 
-def test_faster_rcnn_has_no_masks():
-    _fails(
-        "faster_rcnn",
-        "architecture.include_mask=true,eval.type=box_and_mask",
-        "Faster R-CNN has no mask branch",
+def test_faster_rcnn_forces_box_only_over_files_and_overrides():
+    config = load_config(
+        "faster_rcnn", params_override="architecture.include_mask=true,eval.type=box_and_mask"
     )
+    assert config.architecture.include_mask is False
+    assert config.eval.type == "box"
+    assert config.source_of("architecture.include_mask") == "flag --model=faster_rcnn"
 
 
 def test_all_failures_are_reported_together():
