@@ -3,12 +3,17 @@ reads config. One builder per component; one table per kind of choice."""
 
 import functools
 
-from official.detection.modeling import learning_rates, optimizers, retinanet_model
+from official.detection.modeling import (
+    learning_rates,
+    maskrcnn_model,
+    optimizers,
+    retinanet_model,
+)
 from official.detection.modeling.backbones import resnet, spinenet
-from official.detection.modeling.heads import retinanet_head
-from official.detection.modeling.losses import retinanet_losses
+from official.detection.modeling.heads import fast_rcnn_head, mask_head, retinanet_head, rpn_head
+from official.detection.modeling.losses import rcnn_losses, retinanet_losses
 from official.detection.modeling.necks import fpn
-from official.detection.ops import postprocess
+from official.detection.ops import postprocess, proposals, roi_sampling
 
 
 def _lookup(table, key, what):
@@ -193,7 +198,129 @@ def build_retinanet(params, **training):
     )
 
 
-MODELS = {"retinanet": build_retinanet}
+def _head_kwargs(params, section):
+    return dict(
+        use_separable_conv=section.use_separable_conv,
+        activation=params.batch_norm_activation.activation,
+        use_batch_norm=section.use_batch_norm,
+        **_batch_norm_kwargs(params),
+    )
+
+
+def build_rpn_head(params):
+    head = params.rpn_head
+    return rpn_head.RPNHead(
+        params.architecture.min_level,
+        params.architecture.max_level,
+        anchors_per_location(params),
+        head.num_convs,
+        head.num_filters,
+        **_head_kwargs(params, head),
+    )
+
+
+def build_fast_rcnn_head(params):
+    head = params.frcnn_head
+    return fast_rcnn_head.FastRCNNHead(
+        params.architecture.num_classes,
+        head.num_convs,
+        head.num_filters,
+        head.num_fcs,
+        head.fc_dims,
+        class_agnostic_bbox_pred=head.class_agnostic_bbox_pred,
+        **_head_kwargs(params, head),
+    )
+
+
+def build_mask_head(params):
+    if not params.architecture.include_mask:
+        return None
+    head = params.mrcnn_head
+    return mask_head.MaskHead(
+        params.architecture.num_classes,
+        params.architecture.mask_target_size,
+        head.num_convs,
+        head.num_filters,
+        **_head_kwargs(params, head),
+    )
+
+
+def build_proposal_fns(params):
+    """(training, evaluation) proposal functions with their top-k settings bound."""
+    rp = params.roi_proposal
+    train = functools.partial(
+        proposals.generate_proposals,
+        pre_nms_top_k=rp.rpn_pre_nms_top_k,
+        post_nms_top_k=rp.rpn_post_nms_top_k,
+        nms_iou_threshold=rp.rpn_nms_threshold,
+        score_threshold=rp.rpn_score_threshold,
+        min_size_threshold=rp.rpn_min_size_threshold,
+    )
+    evaluation = functools.partial(
+        proposals.generate_proposals,
+        pre_nms_top_k=rp.test_rpn_pre_nms_top_k,
+        post_nms_top_k=rp.test_rpn_post_nms_top_k,
+        nms_iou_threshold=rp.test_rpn_nms_threshold,
+        score_threshold=rp.test_rpn_score_threshold,
+        min_size_threshold=rp.test_rpn_min_size_threshold,
+    )
+    return train, evaluation
+
+
+def build_roi_sampler_fn(params):
+    rs = params.roi_sampling
+    return functools.partial(
+        roi_sampling.sample_rois,
+        num_samples_per_image=rs.num_samples_per_image,
+        fg_fraction=rs.fg_fraction,
+        fg_iou_thresh=rs.fg_iou_thresh,
+        bg_iou_thresh_hi=rs.bg_iou_thresh_hi,
+        bg_iou_thresh_lo=rs.bg_iou_thresh_lo,
+        mix_gt_boxes=rs.mix_gt_boxes,
+    )
+
+
+def build_rcnn_loss_fn(params):
+    return functools.partial(
+        rcnn_losses.maskrcnn_losses,
+        rpn_batch_size_per_im=params.rpn_score_loss.rpn_batch_size_per_im,
+        rpn_huber_loss_delta=params.rpn_box_loss.huber_loss_delta,
+        frcnn_huber_loss_delta=params.frcnn_box_loss.huber_loss_delta,
+        class_agnostic_bbox_pred=params.frcnn_head.class_agnostic_bbox_pred,
+    )
+
+
+def build_rcnn_detection_fn(params):
+    post = params.postprocess
+    return functools.partial(
+        postprocess.generate_detections_from_rcnn,
+        max_total_size=post.max_total_size,
+        nms_iou_threshold=post.nms_iou_threshold,
+        score_threshold=post.score_threshold,
+        pre_nms_num_boxes=post.pre_nms_num_boxes,
+    )
+
+
+def build_maskrcnn(params, **training):
+    train_proposal_fn, eval_proposal_fn = build_proposal_fns(params)
+    return maskrcnn_model.MaskRCNN(
+        backbone=build_backbone(params),
+        neck=build_neck(params),
+        rpn_head=build_rpn_head(params),
+        fast_rcnn_head=build_fast_rcnn_head(params),
+        mask_head=build_mask_head(params),
+        train_proposal_fn=train_proposal_fn,
+        eval_proposal_fn=eval_proposal_fn,
+        roi_sampler_fn=build_roi_sampler_fn(params),
+        loss_fn=build_rcnn_loss_fn(params),
+        detection_fn=build_rcnn_detection_fn(params),
+        num_mask_samples_per_image=params.mask_sampling.num_mask_samples_per_image,
+        mask_target_size=params.architecture.mask_target_size,
+        **build_training_kwargs(params, **training),
+    )
+
+
+MODELS = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
 
 
 def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None):
