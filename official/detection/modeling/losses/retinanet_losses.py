@@ -80,6 +80,54 @@ def _check_same_levels(outputs, targets, what):
 # serialises five independent chains.
 
 
+def _negative_focal_loss(logits, alpha, gamma):
+    """Focal loss of each logit for a target of 0: (1 - alpha) p**gamma (-log(1 - p)).
+
+    -log(1 - p) = softplus(x) is computed directly (no cancellation for very
+    negative logits); p**gamma = exp(gamma * (x - softplus(x))) may lose digits
+    in the exponent for large logits, where that only perturbs a factor near 1.
+    Finite, with finite gradients, for logits of any magnitude.
+    """
+    cross_entropy = tf.nn.softplus(logits)
+    return (1.0 - alpha) * tf.exp(gamma * (logits - cross_entropy)) * cross_entropy
+
+
+def _positive_focal_loss(logits, alpha, gamma):
+    """Focal loss of each logit for a target of 1: alpha (1 - p)**gamma (-log p)."""
+    cross_entropy = tf.nn.softplus(-logits)
+    return alpha * tf.exp(-gamma * (logits + cross_entropy)) * cross_entropy
+
+
+def _level_class_loss_sum(logits, targets, num_classes, alpha, gamma):
+    """Focal loss of one level, summed over non-ignored anchors and all classes.
+
+    Every (anchor, class) pair is first scored as a negative, so the targets
+    never enter the large [B, H, W, A, K] tensor (no one-hot, no select, about a
+    third of the element-wise ops of the textbook form); the positive pairs, at
+    most one per anchor, are then corrected on a gathered [B * H * W * A] vector.
+    Equal to the one-hot form up to float rounding (retinanet_losses_test).
+
+    Args:
+      logits: float32 [B, H, W, A, K].
+      targets: int32 [B, H, W, A]; class id in [0, K) positive, -2 ignored, any
+        other value a negative for every class (as a one-hot would make it).
+    """
+    per_anchor = tf.reduce_sum(_negative_focal_loss(logits, alpha, gamma), axis=-1)
+    kept = tf.cast(tf.not_equal(targets, sentinels.IGNORE), tf.float32)
+    negatives = tf.reduce_sum(per_anchor * kept)
+
+    flat_targets = tf.reshape(targets, [-1])
+    is_positive = tf.logical_and(flat_targets >= 0, flat_targets < num_classes)
+    index = tf.range(tf.size(flat_targets)) * num_classes + tf.clip_by_value(
+        flat_targets, 0, num_classes - 1
+    )
+    positive_logits = tf.gather(tf.reshape(logits, [-1]), index)
+    correction = _positive_focal_loss(positive_logits, alpha, gamma) - _negative_focal_loss(
+        positive_logits, alpha, gamma
+    )
+    return negatives + tf.reduce_sum(correction * tf.cast(is_positive, tf.float32))
+
+
 def retinanet_class_loss(cls_outputs, cls_targets, num_positives, *, num_classes, alpha, gamma):
     """Focal loss over all levels, anchors and images, normalised by positives.
 
@@ -114,12 +162,7 @@ def retinanet_class_loss(cls_outputs, cls_targets, num_positives, *, num_classes
                 tf.cast(cls_outputs[level], tf.float32),
                 tf.concat([tf.shape(targets), [num_classes]], axis=0),
             )
-            # Negative ids (-1 and -2) one-hot to all zeros: a negative for every class.
-            targets_one_hot = tf.one_hot(targets, num_classes, dtype=tf.float32)
-            loss = _unnormalized_focal_loss(logits, targets_one_hot, alpha, gamma)
-            # Masking the per-anchor sums is cheaper than masking every class channel.
-            kept = tf.cast(tf.not_equal(targets, sentinels.IGNORE), tf.float32)
-            level_losses.append(tf.reduce_sum(tf.reduce_sum(loss, axis=-1) * kept))
+            level_losses.append(_level_class_loss_sum(logits, targets, num_classes, alpha, gamma))
         return tf.add_n(level_losses) / _positives_normalizer(num_positives)
 
 

@@ -254,3 +254,62 @@ def test_mismatched_levels_and_shapes_raise():
             )
         with pytest.raises(ValueError, match="retinanet_box_loss: no levels given"):
             losses.retinanet_box_loss({}, {}, tf.ones([1]), delta=0.1)
+
+
+def _one_hot_class_loss(logits, targets, num_positives, num_classes, alpha, gamma):
+    """The textbook TF form: one-hot targets, element-wise focal loss, masked sum."""
+    total = 0.0
+    for level in sorted(logits):
+        shape = targets[level].shape
+        level_logits = tf.reshape(logits[level], [*shape, num_classes])
+        one_hot = tf.one_hot(targets[level], num_classes, dtype=tf.float32)
+        per_anchor = tf.reduce_sum(
+            losses.focal_loss(level_logits, one_hot, alpha, gamma, 1.0), axis=-1
+        )
+        total += tf.reduce_sum(per_anchor * tf.cast(targets[level] != -2, tf.float32))
+    return total / (tf.reduce_sum(num_positives) + 1.0)
+
+
+def test_class_loss_and_gradient_equal_the_one_hot_form():
+    # Negative-everywhere plus a gathered positive correction is the same sum
+    # as the one-hot form; check values and gradients, with logits up to +-60
+    # (p**gamma and softplus saturate) and ids outside [0, K) (negatives).
+    rng = np.random.RandomState(4)
+    num_classes, anchors = 5, 3
+    shapes = {3: (2, 4, 4), 4: (2, 2, 2), 5: (2, 1, 1)}
+    logits = {
+        lv: (rng.randn(*shape, anchors * num_classes) * 4.0).astype(np.float32)
+        for lv, shape in shapes.items()
+    }
+    logits[3][0, 0, 0, :4] = [60.0, -60.0, 25.0, -25.0]
+    targets = {
+        lv: rng.randint(-2, num_classes + 2, (*shape, anchors)) for lv, shape in shapes.items()
+    }
+    targets[3][0, 0, 0, 0] = 0  # positive on the +60 logit
+    targets[3][0, 0, 0, 1] = 1  # positive on a -60 logit (channel 3 * 1 + 1 = 6)
+    logits[3][0, 0, 0, num_classes + 1] = -60.0
+    num_positives = np.array([7.0, 5.0], np.float32)
+    with tf.Graph().as_default():
+        logit_tensors = {lv: tf.constant(x) for lv, x in logits.items()}
+        target_tensors = {lv: tf.constant(t, tf.int32) for lv, t in targets.items()}
+        ours = losses.retinanet_class_loss(
+            logit_tensors,
+            target_tensors,
+            tf.constant(num_positives),
+            num_classes=num_classes,
+            alpha=0.25,
+            gamma=1.5,
+        )
+        reference = _one_hot_class_loss(
+            logit_tensors, target_tensors, tf.constant(num_positives), num_classes, 0.25, 1.5
+        )
+        levels = sorted(logit_tensors)
+        ours_grads = tf.gradients(ours, [logit_tensors[lv] for lv in levels])
+        reference_grads = tf.gradients(reference, [logit_tensors[lv] for lv in levels])
+        values = _run([ours, reference, ours_grads, reference_grads])
+    ours_value, reference_value, ours_grad_values, reference_grad_values = values
+    assert any((t >= num_classes).any() for t in targets.values())
+    np.testing.assert_allclose(ours_value, reference_value, rtol=1e-6)
+    for ours_grad, reference_grad in zip(ours_grad_values, reference_grad_values):
+        assert np.all(np.isfinite(ours_grad))
+        np.testing.assert_allclose(ours_grad, reference_grad, rtol=1e-5, atol=1e-7)
