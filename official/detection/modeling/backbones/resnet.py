@@ -9,7 +9,7 @@ the prefix `resnet{depth}/` (see FACTS §1.3).
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import blocks, conv, stochastic_depth
+from official.detection.modeling.layers import blocks, conv, functional, stochastic_depth
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 # depth -> (block type, blocks per group for C2, C3, C4, C5)
@@ -100,7 +100,7 @@ class ResNet:
             net = conv.conv2d_fixed_padding(inputs, 64, 7, 2, self._data_format)
             net = tf.identity(net, "initial_conv")
             net = bn(net, is_training=is_training)
-            net = tf.layers.max_pooling2d(
+            net = functional.max_pooling2d(
                 net, pool_size=3, strides=2, padding="same", data_format=self._data_format
             )
             net = tf.identity(net, "initial_max_pool")

@@ -18,7 +18,7 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import blocks, conv, resize, stochastic_depth
+from official.detection.modeling.layers import blocks, conv, functional, resize, stochastic_depth
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 # Channels of a block at each level before `filter_size_scale` (and before the
@@ -151,7 +151,7 @@ def resample_with_alpha(
             if ratio > 2:
                 stride = ratio // 2 if width % target_width == 0 else 2
                 pool_size = 3 if width / target_width <= 4 else 5
-                net = tf.layers.max_pooling2d(
+                net = functional.max_pooling2d(
                     net, pool_size=pool_size, strides=stride, padding="same"
                 )
             # Widths that are not a power-of-two multiple of the target land
@@ -251,7 +251,7 @@ class SpineNet:
         net = conv.conv2d_fixed_padding(images, 64, 7, 2)
         net = tf.identity(net, "initial_conv")
         net = bn(net, is_training=is_training)
-        net = tf.layers.max_pooling2d(net, pool_size=3, strides=2, padding="same")
+        net = functional.max_pooling2d(net, pool_size=3, strides=2, padding="same")
         net = tf.identity(net, "initial_max_pool")
 
         block_type = blocks.BLOCKS[_STEM_BLOCK]

@@ -136,7 +136,7 @@ class FastRCNNHead:
                     activation=self._activation if self._batch_norm is None else None,
                     name=f"fc{i + 6}",
                 )
-                net = self._normalize(net, is_training)
+                net = self._normalize_dense(net, is_training)
             class_outputs = tf.layers.dense(
                 net,
                 self._num_classes,
@@ -160,3 +160,10 @@ class FastRCNNHead:
         if self._batch_norm is None:
             return net
         return self._batch_norm(net, is_training=is_training)
+
+    def _normalize_dense(self, net, is_training):
+        """Batch norm of [N, D] activations, as the 4-D [N, 1, 1, D] the fused kernel takes."""
+        if self._batch_norm is None:
+            return net
+        images = self._batch_norm(net[:, tf.newaxis, tf.newaxis, :], is_training=is_training)
+        return images[:, 0, 0, :]

@@ -134,7 +134,7 @@ def test_batch_norm_normalises_fully_connected_outputs_over_all_rois():
     mean = fc6_value.mean(axis=0)
     variance = fc6_value.var(axis=0)
     expected = np.maximum((fc6_value - mean) / np.sqrt(variance + 1e-4), 0.0)
-    np.testing.assert_allclose(normalised_value, expected, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(normalised_value.reshape(10, 4), expected, rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("activation, op_type", [("relu", "Relu"), ("swish", "Sigmoid")])

@@ -16,7 +16,7 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations
+from official.detection.modeling.layers import activations, functional
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 # Initial foreground probability of every class logit (the paper's prior pi),
@@ -154,10 +154,10 @@ class RetinaNetHead:
 
     def _conv(self, features, filters, name, *, kernel_stddev, bias_initializer, activation=None):
         if self._use_separable_conv:
-            conv = functools.partial(tf.layers.separable_conv2d, depth_multiplier=1)
+            conv = functools.partial(functional.separable_conv2d, depth_multiplier=1)
         else:
             conv = functools.partial(
-                tf.layers.conv2d,
+                functional.conv2d,
                 kernel_initializer=tf.random_normal_initializer(stddev=kernel_stddev),
             )
         return conv(

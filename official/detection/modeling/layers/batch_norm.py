@@ -1,14 +1,13 @@
 """Batch normalization followed by an optional activation, as used after every backbone conv.
 
-Each call creates one `tf.compat.v1.layers` batch-norm layer, auto-named
+Each call creates one fused batch norm (`functional.batch_normalization`, the
+variables of a `tf.compat.v1.layers` batch-norm layer), auto-named
 `batch_normalization[_N]` in the current variable scope, with variables
 `gamma`, `beta` (trainable unless frozen), `moving_mean` and `moving_variance`:
 the names of the ancestor's checkpoints.
 """
 
-import tensorflow.compat.v1 as tf
-
-from official.detection.modeling.layers import activations, conv
+from official.detection.modeling.layers import activations, conv, functional
 
 
 class BatchNormActivation:
@@ -72,16 +71,13 @@ class BatchNormActivation:
         Returns:
           Tensor of the shape and dtype of `inputs`.
         """
-        outputs = tf.layers.batch_normalization(
-            inputs=inputs,
+        outputs = functional.batch_normalization(
+            inputs,
             axis=-1 if self.data_format == "channels_last" else 1,
             momentum=self.momentum,
             epsilon=self.epsilon,
-            center=True,
-            scale=True,
             training=bool(is_training) and self.trainable,
             trainable=self.trainable,
-            fused=True,
             name=name,
         )
         if apply_activation:

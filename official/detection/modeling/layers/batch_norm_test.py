@@ -112,4 +112,5 @@ def test_invalid_arguments(kwargs, match):
 
 def test_get_activation_table():
     assert activations.get_activation("relu") is tf.nn.relu
-    assert activations.get_activation("swish") is tf.nn.swish
+    # Same values as tf.nn.swish with a cheaper gradient (activations_test.py).
+    assert activations.get_activation("swish") is activations.swish

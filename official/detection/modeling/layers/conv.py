@@ -9,6 +9,8 @@ checkpoints were trained with.
 
 import tensorflow.compat.v1 as tf
 
+from official.detection.modeling.layers import functional
+
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -62,7 +64,7 @@ def conv2d_fixed_padding(inputs, filters, kernel_size, strides, data_format="cha
     """
     if strides > 1:
         inputs = fixed_padding(inputs, kernel_size, data_format=data_format)
-    return tf.layers.conv2d(
+    return functional.conv2d(
         inputs=inputs,
         filters=filters,
         kernel_size=kernel_size,

@@ -266,7 +266,7 @@ def _one_hot_class_loss(logits, targets, num_positives, num_classes, alpha, gamm
         per_anchor = tf.reduce_sum(
             losses.focal_loss(level_logits, one_hot, alpha, gamma, 1.0), axis=-1
         )
-        total += tf.reduce_sum(per_anchor * tf.cast(targets[level] != -2, tf.float32))
+        total += tf.reduce_sum(per_anchor * tf.cast(tf.not_equal(targets[level], -2), tf.float32))
     return total / (tf.reduce_sum(num_positives) + 1.0)
 
 

@@ -3,7 +3,7 @@
 Variable names follow the ancestor's checkpoints: 1x1 laterals `fpn/l{L}`,
 3x3 smoothing convs `fpn/post_hoc_d{L}`, stride-2 convs for the extra coarse
 levels `fpn/p{L}`, then one batch norm per output level `fpn/p{L}-bn`. The
-layers are auto-named by `tf.compat.v1.layers`, so the creation order below is
+layers are auto-named as by `tf.compat.v1.layers`, so the creation order below is
 part of the checkpoint format: all laterals, all smoothing convs, the coarse
 convs, and the batch norms last.
 """
@@ -12,7 +12,7 @@ import functools
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations
+from official.detection.modeling.layers import activations, functional
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 
@@ -94,9 +94,9 @@ class FPN:
                 momentum=batch_norm_momentum, epsilon=batch_norm_epsilon
             )
         if use_separable_conv:
-            self._conv2d = functools.partial(tf.layers.separable_conv2d, depth_multiplier=1)
+            self._conv2d = functools.partial(functional.separable_conv2d, depth_multiplier=1)
         else:
-            self._conv2d = tf.layers.conv2d
+            self._conv2d = functional.conv2d
 
     def _backbone_max_level(self, multilevel_features):
         available = sorted(multilevel_features)

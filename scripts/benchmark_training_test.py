@@ -1,0 +1,76 @@
+import os
+import re
+import subprocess
+import sys
+
+_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_training.py")
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, _SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+
+
+def _field(out, name):
+    match = re.search(rf"^{name}: (?:median )?([0-9.]+)", out, re.M)
+    assert match, f"no {name} in:\n{out}"
+    return float(match.group(1))
+
+
+def test_tiny_resnet18_retinanet_reports_every_field(tmp_path):
+    result = _run(
+        "--config=retinanet_r50_fpn_coco",
+        "--params_override={resnet: {resnet_depth: 18}, architecture: {num_classes: 3}, "
+        "fpn: {fpn_feat_dims: 16}, retinanet_head: {num_filters: 16}}",
+        "--image_size=128",
+        "--steps=2",
+        "--warmup=1",
+        "--eval_steps=1",
+        "--eval_warmup=1",
+        "--matmul_size=256",
+        f"--data_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "retinanet_r50_fpn_coco.yaml (type retinanet)" in out
+    assert re.search(r"^machine: nproc=\d+ cpu='.*' cores_used=2 onednn=(on|off)", out, re.M)
+    assert "cached in memory and repeated; not timed" in out
+    # ResNet-18 (11.2M without its classifier) plus the small FPN and head.
+    assert 11_000_000 < _field(out, "parameters") < 12_500_000
+    for name in ("train_step_s", "train_step_cpu_s", "train_images_per_s", "eval_images_per_s"):
+        assert _field(out, name) > 0
+    train_gflop = _field(out, "train_step_gflop")
+    forward_gflop = _field(out, "forward_gflop")
+    # The backward pass is counted: up to two forward passes, less here because
+    # this config freezes the stem and first stage (no backward ops there).
+    assert 1.5 * forward_gflop < train_gflop < 3.2 * forward_gflop
+    achieved = _field(out, "train_gflop_per_s")
+    step = _field(out, "train_step_s")
+    assert abs(achieved - train_gflop / step) < 0.02 * achieved + 0.2
+    assert _field(out, "matmul_gflop_per_s") > 0
+    assert re.search(r"^load_average: [0-9.]+ -> [0-9.]+", out, re.M)
+
+
+def test_unknown_config_lists_the_shipped_ones():
+    result = _run("--config=spinenet7_retinanet")
+    assert result.returncode == 1
+    assert "--config: 'spinenet7_retinanet' is neither a file nor a shipped config" in result.stderr
+    assert "'spinenet49S_retinanet'" in result.stderr
+
+
+def test_model_that_contradicts_the_yaml_type_is_refused():
+    result = _run("--config=spinenet49S_retinanet", "--model=mask_rcnn")
+    assert result.returncode == 1
+    assert "--model: 'mask_rcnn' but" in result.stderr
+    assert "declares type 'retinanet'" in result.stderr
+
+
+def test_config_or_model_is_required():
+    result = _run("--steps=2")
+    assert result.returncode == 1
+    assert "give --config (a YAML path or name) or --model" in result.stderr
