@@ -111,6 +111,12 @@ MRCNN_HEAD = Section(
             "One mask per RoI instead of one per class; only false is implemented.",
             frozen=True,
         ),
+        # Same loss and gradients, less compute, but a dynamic RoI count: ignored with
+        # use_batch_norm in training (batch statistics would change) and on Ascend,
+        # which compiles static shapes.
+        "only_foreground_rois": Field(
+            True, "Skip the mask convolutions for padded (background) mask RoIs."
+        ),
     },
 )
 

@@ -187,7 +187,8 @@ def build_training_kwargs(params, *, optimizer_wrapper=None, training_hooks_fn=N
     )
 
 
-def build_retinanet(params, **training):
+def build_retinanet(params, static_shapes=False, **training):
+    del static_shapes  # Every RetinaNet shape is static.
     return retinanet_model.RetinaNet(
         backbone=build_backbone(params),
         neck=build_neck(params),
@@ -232,7 +233,8 @@ def build_fast_rcnn_head(params):
     )
 
 
-def build_mask_head(params):
+def build_mask_head(params, static_shapes=False):
+    """The mask head, or None for Faster R-CNN; `static_shapes` (Ascend) computes every RoI."""
     if not params.architecture.include_mask:
         return None
     head = params.mrcnn_head
@@ -241,6 +243,7 @@ def build_mask_head(params):
         params.architecture.mask_target_size,
         head.num_convs,
         head.num_filters,
+        only_foreground_rois=head.only_foreground_rois and not static_shapes,
         **_head_kwargs(params, head),
     )
 
@@ -301,14 +304,14 @@ def build_rcnn_detection_fn(params):
     )
 
 
-def build_maskrcnn(params, **training):
+def build_maskrcnn(params, static_shapes=False, **training):
     train_proposal_fn, eval_proposal_fn = build_proposal_fns(params)
     return maskrcnn_model.MaskRCNN(
         backbone=build_backbone(params),
         neck=build_neck(params),
         rpn_head=build_rpn_head(params),
         fast_rcnn_head=build_fast_rcnn_head(params),
-        mask_head=build_mask_head(params),
+        mask_head=build_mask_head(params, static_shapes),
         train_proposal_fn=train_proposal_fn,
         eval_proposal_fn=eval_proposal_fn,
         roi_sampler_fn=build_roi_sampler_fn(params),
@@ -323,7 +326,17 @@ def build_maskrcnn(params, **training):
 MODELS = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
 
 
-def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None):
-    """Builds the model named by the config's `type`."""
+def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None, static_shapes=False):
+    """Builds the model named by the config's `type`.
+
+    `static_shapes` asks for a graph whose tensor shapes are all known when it is
+    built (Ascend compiles it ahead of time); it turns off shape-changing savings
+    such as `mrcnn_head.only_foreground_rois`.
+    """
     builder = _lookup(MODELS, params.type, "model type")
-    return builder(params, optimizer_wrapper=optimizer_wrapper, training_hooks_fn=training_hooks_fn)
+    return builder(
+        params,
+        static_shapes=static_shapes,
+        optimizer_wrapper=optimizer_wrapper,
+        training_hooks_fn=training_hooks_fn,
+    )

@@ -8,17 +8,22 @@ checkpoints: `mask_head/mask-conv-l{i}`, `mask_head/conv5-mask` (kernel
 auto-named `batch_normalization[_N]` after each conv when batch norm is on.
 
 The last two layers are computed differently from the ancestor, with the same
-variables and the same result (up to float rounding), because they dominate
-the head's cost on CPUs:
-- The transposed conv has a 2x2 kernel and stride 2, so every output pixel
-  (2i + a, 2j + b) depends on input pixel (i, j) only, through the kernel tap
+variables and the same result up to float rounding, because it is cheaper:
+- The transposed conv has a 2x2 kernel and stride 2, so output pixel
+  (2i + a, 2j + b) depends on input pixel (i, j) only, through kernel tap
   (a, b). It is one matmul of the input with the kernel rearranged to
-  [in, 4 * out], giving the four sub-pixels of every input pixel side by side.
-  `tf.nn.conv2d_transpose`'s backward pass is several times slower on CPU.
-- The 1x1 logits conv and the activation are per pixel, so they run on that
-  sub-pixel layout, and only the column of the logits kernel belonging to the
-  RoI's class is applied: the ancestor computes all `num_classes` logits and
-  then keeps one. Only the [2S, 2S] result is rearranged into an image.
+  [in, 4 * out], which gives the four sub-pixels of every input pixel side by
+  side.
+- The activation and the 1x1 logits conv act per pixel, so they run on that
+  sub-pixel layout, and only the kernel column of the RoI's class is applied
+  (the ancestor computes all `num_classes` logits, then keeps one). Only the
+  single-channel result is rearranged into a 2S x 2S image.
+On a 2-core CPU, forward plus backward for 256 RoIs of 14x14x256 and 91
+classes, these two layers cost 1.45 CPU-seconds here, 2.5 as the ancestor
+computes them (`conv2d_transpose`, all-class logits, gather) and 2.7 with a 1x1
+conv to 4 * out channels and `depth_to_space`. The four 3x3 convs, about 10.5
+CPU-seconds, dominate the head; `only_foreground_rois` skips them for RoIs the
+mask loss ignores.
 """
 
 import functools

@@ -80,6 +80,23 @@ def test_variables_match_ancestor():
     assert sum(refs.count_parameters(shape) for _, shape in trainable) == 2_646_107
 
 
+@pytest.mark.parametrize("only_foreground_rois", [False, True])
+def test_dynamic_batch_size(only_foreground_rois):
+    with tf.Graph().as_default(), tf.Session() as session:
+        roi_features = tf.placeholder(tf.float32, [None, 3, 2, 2, 4])
+        class_indices = tf.placeholder(tf.int32, [None, 3])
+        head = mask_head.MaskHead(
+            5, 4, num_convs=1, num_filters=2, only_foreground_rois=only_foreground_rois
+        )
+        masks = head(roi_features, class_indices)
+        session.run(tf.global_variables_initializer())
+        got = session.run(
+            masks, {roi_features: np.ones([2, 3, 2, 2, 4]), class_indices: [[1, 2, 0], [4, 0, 3]]}
+        )
+    assert masks.shape.as_list() == [None, 3, 4, 4]
+    assert got.shape == (2, 3, 4, 4)
+
+
 def test_deconv_as_matmul_equals_conv2d_transpose():
     rng = np.random.RandomState(0)
     with tf.Graph().as_default(), tf.Session() as session:
