@@ -8,6 +8,14 @@ Modes: `train` (then `--eval_after_training` evaluates the final checkpoint),
 train.total_steps or after eval.eval_timeout seconds without a new one) and
 `train_and_eval` (alternates eval.num_steps_per_eval training steps and an
 evaluation).
+
+Devices: `--device=auto` takes an Ascend NPU when npu_bridge imports, else the GPUs
+TensorFlow sees, else the CPU. `--precision=mixed` computes in fp16 where safe (NPU
+default; GPUs through the automatic mixed precision rewrite; not on CPUs);
+`--precision_mode` sets the Ascend precision mode directly. Several processes (Ascend
+ranks from RANK_SIZE/RANK_ID, or workers from TF_CONFIG) train one model together;
+`train.train_batch_size` is the global batch over all their devices. See
+executor/devices.py and the launch scripts in test/.
 """
 
 import sys
@@ -15,6 +23,7 @@ import sys
 from absl import app, flags, logging
 
 from official.detection.configs import loader
+from official.detection.executor import placement
 
 MODELS = ("retinanet", "mask_rcnn", "faster_rcnn")
 MODES = ("train", "eval", "train_and_eval")
@@ -34,6 +43,31 @@ flags.DEFINE_boolean(
 )
 flags.DEFINE_boolean(
     "use_tpu", False, "Accepted for command-line compatibility; only False is supported."
+)
+flags.DEFINE_string(
+    "device",
+    "auto",
+    f"Where to train, one of {', '.join(placement.DEVICES)}; auto: an Ascend NPU when "
+    "npu_bridge imports, else the visible GPUs, else the CPU.",
+)
+flags.DEFINE_string(
+    "precision",
+    None,
+    f"One of {', '.join(placement.PRECISIONS)}; unset: mixed on the NPU, fp32 elsewhere. "
+    "mixed needs a GPU or an NPU.",
+)
+flags.DEFINE_string(
+    "precision_mode",
+    None,
+    "Ascend only: the NPU precision mode, one of "
+    f"{', '.join(placement.NPU_PRECISION_MODES)}; unset: allow_mix_precision "
+    "(allow_fp32_to_fp16 with --precision=fp32).",
+)
+flags.DEFINE_integer(
+    "num_devices",
+    0,
+    "Devices this process trains on: GPUs (0: all visible), or virtual CPU devices with "
+    "--device=cpu (0: one). Ascend runs one process per NPU.",
 )
 FLAGS = flags.FLAGS
 
@@ -61,6 +95,9 @@ def check_flags(argv):
         raise UsageError(
             f"--eval_after_training applies to --mode=train only, not --mode={FLAGS.mode}"
         )
+    placement.check_device_flags(
+        FLAGS.device, FLAGS.precision, FLAGS.precision_mode, FLAGS.num_devices
+    )
 
 
 def main(argv):
@@ -72,7 +109,7 @@ def main(argv):
             params_override=FLAGS.params_override or None,
             forced={"model_dir": FLAGS.model_dir, "use_tpu": False},
         )
-    except (UsageError, loader.ConfigError) as exc:
+    except (UsageError, placement.DeviceError, loader.ConfigError) as exc:
         return _fail(exc)
     # TensorFlow loads only once the command line and the config are known good.
     from official.detection.executor import runner
@@ -83,6 +120,10 @@ def main(argv):
             model=FLAGS.model,
             mode=FLAGS.mode,
             eval_after_training=FLAGS.eval_after_training,
+            device=FLAGS.device,
+            precision=FLAGS.precision,
+            precision_mode=FLAGS.precision_mode,
+            num_devices=FLAGS.num_devices,
         )
     except (loader.ConfigError, runner.RunError) as exc:
         return _fail(exc)

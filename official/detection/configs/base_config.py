@@ -14,6 +14,7 @@ from official.detection.configs.schema import (
     NON_NEGATIVE_ITEMS,
     POSITIVE,
     REGEX,
+    Check,
     Field,
     ListOf,
     Section,
@@ -92,6 +93,41 @@ _PRE_PARSER_DATASET = Section(
     },
 )
 
+LOSS_SCALE_TYPES = ("dynamic", "fixed", "none")
+
+# Loss scaling for fp16 arithmetic: Ascend precision modes that allow fp16 and GPU
+# --precision=mixed. A null init_loss_scale means 2**32 on Ascend (whose float status
+# check detects overflow) and 2**15 on GPUs; 'fixed' needs a value.
+_LOSS_SCALE = Section(
+    "Loss scaling for fp16 arithmetic; fp32 runs ignore it.",
+    {
+        "type": Field(
+            "dynamic",
+            "'dynamic' adapts the scale, 'fixed' keeps init_loss_scale, 'none' turns scaling off.",
+            choices=LOSS_SCALE_TYPES,
+        ),
+        "init_loss_scale": Field(
+            None,
+            "Starting (dynamic) or constant (fixed) scale; null: 2**32 on Ascend, 2**15 on GPUs.",
+            type=float,
+            check=POSITIVE,
+        ),
+        "incr_every_n_steps": Field(
+            1000, "Dynamic: steps without overflow before the scale doubles.", check=POSITIVE
+        ),
+        "decr_every_n_nan_or_inf": Field(
+            2,
+            "Dynamic, Ascend: overflowing steps before the scale shrinks (GPUs shrink on each).",
+            check=POSITIVE,
+        ),
+        "decr_ratio": Field(
+            0.5,
+            "Dynamic: factor applied to the scale on overflow (GPUs grow by its inverse).",
+            check=Check(lambda v: 0.0 < v < 1.0, "a value in (0, 1)"),
+        ),
+    },
+)
+
 TRAIN = Section(
     "Training.",
     {
@@ -150,6 +186,11 @@ TRAIN = Section(
             "Graph-level random seed; null leaves runs unseeded.",
             type=int,
             check=NON_NEGATIVE,
+        ),
+        "loss_scale": _LOSS_SCALE,
+        # Parser augmentation stays random unless the parser section switches it off.
+        "deterministic_input": Field(
+            False, "Read training data in a fixed order without shuffling (reproducible runs)."
         ),
     },
 )

@@ -30,10 +30,24 @@ def _write_eval_summaries(eval_dir, step, metrics):
         writer.close()
 
 
+def _default_estimator(model_fn, run_config, params):
+    return tf_estimator.Estimator(model_fn=model_fn, config=run_config, params=params)
+
+
 class DetectionExecutor:
     """Trains and evaluates one model in one `model_dir`."""
 
-    def __init__(self, model_fn, *, run_config, evaluator_fn, eval_batches=None, params=None):
+    def __init__(
+        self,
+        model_fn,
+        *,
+        run_config,
+        evaluator_fn,
+        eval_batches=None,
+        params=None,
+        estimator_fn=None,
+        multi_worker=False,
+    ):
         """
         Args:
           model_fn: Estimator model_fn.
@@ -43,13 +57,18 @@ class DetectionExecutor:
           eval_batches: number of prediction batches per evaluation; None
             evaluates until the eval input is exhausted.
           params: passed to the model_fn as Estimator params.
+          estimator_fn: `fn(model_fn, run_config, params) -> Estimator` for the
+            device (e.g. NPUEstimator); default tf.estimator.Estimator.
+          multi_worker: the run config holds a MultiWorkerMirroredStrategy over a
+            TF_CONFIG cluster; training then goes through the distribute
+            coordinator of `tf.estimator.train_and_evaluate`.
         """
         self._run_config = run_config
-        self._estimator = tf_estimator.Estimator(
-            model_fn=model_fn, config=run_config, params=params or {}
-        )
+        estimator_fn = estimator_fn or _default_estimator
+        self._estimator = estimator_fn(model_fn, run_config, params or {})
         self._evaluator_fn = evaluator_fn
         self._eval_batches = eval_batches
+        self._multi_worker = multi_worker
 
     @property
     def model_dir(self):
@@ -62,7 +81,16 @@ class DetectionExecutor:
     def train(self, input_fn, max_steps, hooks=None):
         """Trains until the global step reaches `max_steps` (resuming from model_dir)."""
         try:
-            self._estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=hooks)
+            if self._multi_worker:
+                # Estimator.train cannot start the workers' servers; train_and_evaluate
+                # does, and with no 'evaluator' task in the cluster it only trains.
+                tf_estimator.train_and_evaluate(
+                    self._estimator,
+                    tf_estimator.TrainSpec(input_fn, max_steps=max_steps, hooks=hooks or ()),
+                    tf_estimator.EvalSpec(input_fn, steps=1),
+                )
+            else:
+                self._estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=hooks)
         except (tf.errors.OpError, base_model.NonFiniteLossError) as exc:
             message = str(exc)
             if base_model.NON_FINITE_MARKER in message:

@@ -6,13 +6,19 @@ components.
 """
 
 import tensorflow.compat.v1 as tf
-from tensorflow.compat.v1 import estimator as tf_estimator
 
 from official.detection.configs import loader
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import input_reader, mode_keys
 from official.detection.evaluation import factory as evaluation_factory
-from official.detection.executor import detection_executor, hooks
+from official.detection.executor import (
+    detection_executor,
+    devices,
+    hooks,
+    train_summary,
+    train_summary_hook,
+)
+from official.detection.executor import placement as placement_lib
 from official.detection.modeling import factory as modeling_factory
 from official.detection.modeling import warm_start
 
@@ -21,18 +27,32 @@ class RunError(RuntimeError):
     """A run that cannot go on; the message says why and what to change."""
 
 
-def build_run_config(params, session_config=None):
-    """RunConfig for CPU/GPU: checkpoints and step logs every train.iterations_per_loop steps."""
-    steps = max(int(params.train.iterations_per_loop), 1)
-    return tf_estimator.RunConfig(
-        model_dir=params.model_dir,
-        save_checkpoints_steps=steps,
-        save_summary_steps=steps,
-        log_step_count_steps=steps,
-        keep_checkpoint_max=params.train.keep_checkpoint_max,
-        session_config=session_config,
-        tf_random_seed=params.train.seed if params.train.seed is not None else None,
+class _FixedBatchInputFn:
+    """Calls an InputFn with a batch size of its own (the Estimator `params` convention).
+
+    Under a distribution strategy the Estimator asks for one replica's batch; on Ascend
+    each rank reads one device's batch of its shard.
+    """
+
+    def __init__(self, input_fn, batch_size):
+        self._input_fn = input_fn
+        self._batch_size = batch_size
+
+    def __call__(self, params=None, input_context=None):
+        params = dict(params or {}, batch_size=self._batch_size)
+        return self._input_fn(params=params, input_context=input_context)
+
+
+def build_device_train_input_fn(params, placement):
+    """The training input of this process: its shard, one replica's batch per call."""
+    batch_size = placement_lib.replica_batch_size(
+        params.train.train_batch_size, placement.num_replicas
     )
+    kwargs = {"deterministic": params.train.deterministic_input}
+    if placement.device == "npu" and placement.num_workers > 1:
+        # Estimator gives no input_context on Ascend: each rank reads its own shard.
+        kwargs["shard"] = (placement.num_workers, placement.worker_index)
+    return _FixedBatchInputFn(build_train_input_fn(params, **kwargs), batch_size)
 
 
 def build_train_input_fn(params, **kwargs):
@@ -60,7 +80,11 @@ def build_eval_input_fn(params, **kwargs):
     )
 
 
-def build_executor(params):
+def build_executor(params, placement=None):
+    """The DetectionExecutor of a run on `placement` (default: one CPU/GPU device)."""
+    placement = placement or placement_lib.Placement(
+        device="cpu", precision="fp32", precision_mode=None, local_devices=1
+    )
     batch_size = params.train.train_batch_size
 
     def training_hooks_fn(scalars):
@@ -69,54 +93,128 @@ def build_executor(params):
                 scalars,
                 global_batch_size=batch_size,
                 total_steps=params.train.total_steps,
-                every_n_steps=max(min(params.train.iterations_per_loop, 50), 1),
+                every_n_steps=_log_every_n_steps(params),
             )
         ]
 
-    model = modeling_factory.build_model(params, training_hooks_fn=training_hooks_fn)
+    model = modeling_factory.build_model(
+        params,
+        optimizer_wrapper=devices.build_optimizer_wrapper(params, placement),
+        training_hooks_fn=training_hooks_fn,
+        static_shapes=placement.device == "npu",
+    )
     eval_batches = None
     if params.eval.eval_samples and params.eval.eval_samples > 0:
         eval_batches = -(-params.eval.eval_samples // params.eval.eval_batch_size)
     return detection_executor.DetectionExecutor(
         model.model_fn,
-        run_config=build_run_config(params),
+        run_config=devices.build_run_config(params, placement),
         evaluator_fn=evaluation_factory.evaluator_generator(params),
         eval_batches=eval_batches,
+        estimator_fn=devices.build_estimator_fn(placement),
+        multi_worker=placement.multi_worker,
     )
 
 
-def run(params, *, model, mode, eval_after_training=False):
-    """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None."""
+def _log_every_n_steps(params):
+    return max(min(params.train.iterations_per_loop, 50), 1)
+
+
+def build_train_summary_hook(params, placement):
+    """Writes this process's throughput and loss to <model_dir>/train_summary/rank_<k>.json."""
+    return train_summary_hook.TrainSummaryHook(
+        train_summary.rank_summary_path(params.model_dir, placement.worker_index),
+        rank=placement.worker_index,
+        rank_size=placement.num_workers,
+        global_batch_size=params.train.train_batch_size,
+        replica_batch_size=placement_lib.replica_batch_size(
+            params.train.train_batch_size, placement.num_replicas
+        ),
+        warmup_steps=train_summary_hook.warmup_steps_for(params.train.total_steps),
+        loss_every_n_steps=_log_every_n_steps(params),
+        info={
+            "device": placement.device,
+            "precision": placement.precision,
+            "precision_mode": placement.precision_mode,
+            "local_devices": placement.local_devices,
+            "num_replicas": placement.num_replicas,
+        },
+    )
+
+
+def place(device="auto", precision=None, precision_mode=None, num_devices=0):
+    """This process's Placement from the device flags and the launch environment."""
+    try:
+        return devices.place(
+            device, precision=precision, precision_mode=precision_mode, num_devices=num_devices
+        )
+    except placement_lib.DeviceError as exc:
+        raise RunError(str(exc)) from exc
+
+
+def run(
+    params,
+    *,
+    model,
+    mode,
+    eval_after_training=False,
+    device="auto",
+    precision=None,
+    precision_mode=None,
+    num_devices=0,
+):
+    """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None.
+
+    `device`, `precision`, `precision_mode` and `num_devices` are main.py's flags (see
+    devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
+    train; only the chief (rank 0) writes params.yaml and evaluates.
+    """
     del model  # The config already holds everything the model choice implies.
     tf.logging.set_verbosity(tf.logging.INFO)
-    executor = build_executor(params)
+    # The models are TF 1.x graph code: tensors hash by identity, as on TF 1.15.
+    # TF 2.x equality semantics ask on every hash whether execution is eager, which
+    # makes graph building about 1.7x slower.
+    if hasattr(tf, "disable_tensor_equality"):
+        tf.disable_tensor_equality()
+    placement = place(device, precision, precision_mode, num_devices)
+    tf.logging.info("Running on %s", devices.describe(placement))
     total_steps = params.train.total_steps
     try:
+        executor = build_executor(params, placement)
+        eval_kwargs = {"eval_batch_mode": "pad"} if placement.device == "npu" else {}
         if mode == "train":
-            loader.write_config(params, params.model_dir)
-            executor.train(build_train_input_fn(params), total_steps)
-            if eval_after_training:
-                return executor.evaluate(build_eval_input_fn(params))[1]
+            if placement.is_chief:
+                loader.write_config(params, params.model_dir)
+            executor.train(
+                build_device_train_input_fn(params, placement),
+                total_steps,
+                hooks=[build_train_summary_hook(params, placement)],
+            )
+            if eval_after_training and placement.is_chief:
+                return executor.evaluate(build_eval_input_fn(params, **eval_kwargs))[1]
             return None
         if mode == "eval":
             result = executor.evaluate_checkpoints(
-                build_eval_input_fn(params),
+                build_eval_input_fn(params, **eval_kwargs),
                 final_step=total_steps,
                 min_interval_secs=params.eval.min_eval_interval,
                 timeout=params.eval.eval_timeout,
             )
             return result[1] if result else None
         if mode == "train_and_eval":
-            loader.write_config(params, params.model_dir)
-            train_input_fn = build_train_input_fn(params)
-            eval_input_fn = build_eval_input_fn(params)
+            if placement.is_chief:
+                loader.write_config(params, params.model_dir)
+            train_input_fn = build_device_train_input_fn(params, placement)
+            eval_input_fn = build_eval_input_fn(params, **eval_kwargs)
+            summary_hook = build_train_summary_hook(params, placement)
             interval = params.eval.num_steps_per_eval or total_steps
             metrics = None
             next_stop = interval
             while True:
                 stop = min(next_stop, total_steps)
-                executor.train(train_input_fn, stop)
-                metrics = executor.evaluate(eval_input_fn)[1]
+                executor.train(train_input_fn, stop, hooks=[summary_hook])
+                if placement.is_chief:
+                    metrics = executor.evaluate(eval_input_fn)[1]
                 if stop >= total_steps:
                     return metrics
                 next_stop += interval
@@ -126,5 +224,6 @@ def run(params, *, model, mode, eval_after_training=False):
         warm_start.WarmStartError,
         FileNotFoundError,
         input_reader.NoMatchingFilesError,
+        placement_lib.DeviceError,
     ) as exc:
         raise RunError(str(exc)) from exc
