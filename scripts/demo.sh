@@ -6,7 +6,7 @@
 #   4. train a small detector from scratch in WORK_DIR/model,
 #   5. evaluate it (COCO table; WORK_DIR/model/eval/metrics_<step>.json),
 #   6. draw its predictions on validation images into WORK_DIR/predictions.
-# Usage: bash scripts/demo.sh [--work_dir DIR] [--model retinanet]
+# Usage: bash scripts/demo.sh [--work_dir DIR] [--model retinanet|mask_rcnn|faster_rcnn]
 #                             [--num_train N] [--num_val M] [--params_override S]
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +34,10 @@ while [ $# -gt 0 ]; do
 done
 case "${model}" in
   retinanet) config="official/detection/configs/shapes/retinanet_shapes.yaml" ;;
-  *) echo "demo.sh: --model must be retinanet, got '${model}'" >&2; exit 1 ;;
+  mask_rcnn|faster_rcnn) config="official/detection/configs/shapes/mask_rcnn_shapes.yaml" ;;
+  *)
+    echo "demo.sh: --model must be retinanet, mask_rcnn or faster_rcnn, got '${model}'" >&2
+    exit 1 ;;
 esac
 
 cd "${repo_root}"
