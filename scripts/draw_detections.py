@@ -21,6 +21,9 @@ flags.DEFINE_string("image_dir", None, "Directory holding the images named in th
 flags.DEFINE_string("output_dir", None, "Where the PNGs go.")
 flags.DEFINE_integer("num_images", 8, "How many images to draw (those with most detections).")
 flags.DEFINE_float("score_threshold", 0.3, "Detections below this score are not drawn.")
+flags.DEFINE_integer(
+    "min_size", 512, "Smaller images are enlarged by a whole factor up to this long side."
+)
 FLAGS = flags.FLAGS
 
 
@@ -38,6 +41,7 @@ def main(argv):
             FLAGS.output_dir,
             num_images=FLAGS.num_images,
             score_threshold=FLAGS.score_threshold,
+            min_size=FLAGS.min_size,
         )
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,20 +16,28 @@ def category_colour(category_id):
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_image(image, detections, category_names, score_threshold):
-    """Returns an RGB PIL image with `detections` (COCO results entries) drawn."""
+def draw_image(image, detections, category_names, score_threshold, scale=1):
+    """Returns an RGB PIL image with `detections` (COCO results entries) drawn.
+
+    `scale` (a positive int) enlarges the image, boxes and masks first, so that
+    labels stay readable on small images.
+    """
     canvas = image.convert("RGB")
+    if scale != 1:
+        canvas = canvas.resize((canvas.width * scale, canvas.height * scale), Image.BICUBIC)
     overlay = np.asarray(canvas, dtype=np.float32).copy()
     kept = [d for d in detections if d["score"] >= score_threshold]
     for det in kept:
         if "segmentation" in det:
             mask = mask_util.decode(det["segmentation"]).astype(bool)
+            if scale != 1:
+                mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
             colour = np.array(category_colour(det["category_id"]), np.float32)
             overlay[mask] = 0.55 * overlay[mask] + 0.45 * colour
     canvas = Image.fromarray(overlay.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     for det in sorted(kept, key=lambda d: d["score"]):
-        x, y, w, h = det["bbox"]
+        x, y, w, h = (v * scale for v in det["bbox"])
         colour = category_colour(det["category_id"])
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=2)
         name = category_names.get(det["category_id"], str(det["category_id"]))
@@ -44,9 +52,20 @@ def draw_image(image, detections, category_names, score_threshold):
 
 
 def draw_detections(
-    detections_file, annotations_file, image_dir, output_dir, *, num_images, score_threshold
+    detections_file,
+    annotations_file,
+    image_dir,
+    output_dir,
+    *,
+    num_images,
+    score_threshold,
+    min_size=0,
 ):
-    """Writes `num_images` PNGs; returns their paths."""
+    """Writes `num_images` PNGs; returns their paths.
+
+    Images whose longer side is under `min_size` pixels are enlarged by the
+    largest whole factor that keeps it at most `min_size`.
+    """
     with open(annotations_file) as f:
         coco = json.load(f)
     with open(detections_file) as f:
@@ -70,8 +89,9 @@ def draw_detections(
     for image_id in ranked[:num_images]:
         info = images[image_id]
         path = os.path.join(image_dir, info["file_name"])
+        scale = max(1, int(min_size) // max(info["width"], info["height"]))
         with Image.open(path) as image:
-            drawn = draw_image(image, by_image.get(image_id, []), names, score_threshold)
+            drawn = draw_image(image, by_image.get(image_id, []), names, score_threshold, scale)
         out = os.path.join(
             output_dir, os.path.splitext(os.path.basename(info["file_name"]))[0] + ".png"
         )

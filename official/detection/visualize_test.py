@@ -90,3 +90,23 @@ def test_cli_requires_flags():
     )
     assert result.returncode == 1
     assert "--detections_file is required" in result.stderr
+
+
+def test_small_images_are_enlarged_with_their_boxes_and_masks(tmp_path):
+    image_dir, ann, det = _dataset(tmp_path)
+    size = Image.open(image_dir / "b.jpg").size
+    written = draw_detections.draw_detections(
+        str(det),
+        str(ann),
+        str(image_dir),
+        str(tmp_path / "big"),
+        num_images=1,
+        score_threshold=0.3,
+        min_size=3 * max(size) + 1,
+    )
+    pixels = np.asarray(Image.open(written[0]))
+    assert pixels.shape[:2] == (3 * size[1], 3 * size[0])
+    colour = np.array(draw_detections.category_colour(7))
+    # The same points as at scale 1, three times further from the origin.
+    np.testing.assert_array_equal(pixels[3 * 25, 3 * 10], colour)
+    np.testing.assert_allclose(pixels[3 * 25, 3 * 35].astype(float), 0.45 * colour, atol=2)
