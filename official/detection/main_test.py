@@ -126,3 +126,49 @@ def test_seed_command_runs_as_written(records, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert os.path.exists(tmp_path / "result" / "eval" / "metrics_2.json")
+
+
+MASK_RCNN_SHAPES_CONFIG = os.path.join(
+    os.path.dirname(__file__), "configs", "shapes", "mask_rcnn_shapes.yaml"
+)
+BOX_METRICS = {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+BOX_METRICS |= {"ARmax1", "ARmax10", "ARmax100", "ARs", "ARm", "ARl"}
+
+
+@pytest.mark.parametrize("model", ["mask_rcnn", "faster_rcnn"])
+def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model):
+    """A few steps of each R-CNN, evaluated with the JSON file, then from the records."""
+    model_dir = str(tmp_path / "model")
+    override = (
+        f"train.train_file_pattern={records['train_file_pattern']},"
+        f"eval.eval_file_pattern={records['eval_file_pattern']},"
+        f"eval.val_json_file={records['val_json_file']},"
+        "train.total_steps=3,train.iterations_per_loop=3,train.train_batch_size=2,"
+        "train.learning_rate.warmup_steps=1,eval.eval_batch_size=2"
+    )
+    common = [f"--model={model}", f"--model_dir={model_dir}"]
+    common.append(f"--config_file={MASK_RCNN_SHAPES_CONFIG}")
+    result = _run_main(
+        *common, "--mode=train", "--eval_after_training", f"--params_override={override}"
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "step 3/3" in result.stderr
+    for loss in ("rpn_score_loss", "rpn_box_loss", "fast_rcnn_class_loss", "fast_rcnn_box_loss"):
+        assert loss in result.stderr
+    assert ("mask_loss" in result.stderr) == (model == "mask_rcnn")
+    metrics = json.load(open(os.path.join(model_dir, "eval", "metrics_3.json")))
+    expected = BOX_METRICS | ({f"mask_{m}" for m in BOX_METRICS} if model == "mask_rcnn" else set())
+    assert set(metrics) == expected
+    detections = json.load(open(os.path.join(model_dir, "eval", "detections_3.json")))
+    for det in detections:
+        assert set(det) >= {"image_id", "category_id", "bbox", "score"}
+        assert ("segmentation" in det) == (model == "mask_rcnn")
+
+    # --mode=eval: the ground truth (masks included) from the TFRecords.
+    no_json = override.replace(records["val_json_file"], "")
+    result = _run_main(*common, "--mode=eval", f"--params_override={no_json}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    again = json.load(open(os.path.join(model_dir, "eval", "metrics_3.json")))
+    assert set(again) == expected
+    for name in ("AP", "mask_AP") if model == "mask_rcnn" else ("AP",):
+        assert again[name] == pytest.approx(metrics[name], abs=1e-6)
