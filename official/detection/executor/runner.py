@@ -94,6 +94,7 @@ def build_executor(params, placement=None):
                 global_batch_size=batch_size,
                 total_steps=params.train.total_steps,
                 every_n_steps=_log_every_n_steps(params),
+                steps_per_run_unknown=placement.device == "npu",
             )
         ]
 
@@ -101,7 +102,7 @@ def build_executor(params, placement=None):
         params,
         optimizer_wrapper=devices.build_optimizer_wrapper(params, placement),
         training_hooks_fn=training_hooks_fn,
-        static_shapes=placement.device == "npu",
+        compiled_device=placement.device == "npu",
     )
     eval_batches = None
     if params.eval.eval_samples and params.eval.eval_samples > 0:

@@ -32,19 +32,31 @@ class NonFiniteLossError(RuntimeError):
 NON_FINITE_MARKER = "non-finite loss"
 
 
-def check_finite_loss(loss, global_step):
+def check_finite_loss(loss, global_step, on_host=True):
     """An op that fails the session run when `loss` is NaN or infinite.
 
     The train op depends on it, so a broken step never updates variables and
-    no checkpoint written afterwards holds its values.
+    no checkpoint written afterwards holds its values. `on_host` raises from a
+    Python callback with the 1-based step in the message; otherwise a graph
+    `Assert` does it (for graphs compiled for a device, such as Ascend's, which
+    cannot call back into Python) and prints the value and the 0-based step.
     """
+    advice = (
+        "training stopped before applying this step. The last checkpoint in model_dir is "
+        "intact: lower the learning rate or lengthen warm-up, check the data, then run "
+        "again to resume."
+    )
+    if not on_host:
+        return tf.Assert(
+            tf.reduce_all(tf.is_finite(loss)),
+            [f"{NON_FINITE_MARKER} (value, then the 0-based step; {advice})", loss, global_step],
+            name="check_finite_loss",
+        )
 
     def _check(value, step):
         if not np.isfinite(value):
             raise NonFiniteLossError(
-                f"{NON_FINITE_MARKER} {value} at step {int(step) + 1}; training stopped before "
-                "applying this step. The last checkpoint in model_dir is intact: lower the "
-                "learning rate or lengthen warm-up, check the data, then run again to resume."
+                f"{NON_FINITE_MARKER} {value} at step {int(step) + 1}; {advice}"
             )
         return np.int32(0)
 
@@ -103,6 +115,7 @@ class BaseModel(abc.ABC):
         enable_summary=True,
         optimizer_wrapper=None,
         training_hooks_fn=None,
+        finite_check_on_host=True,
     ):
         """
         Args:
@@ -118,6 +131,8 @@ class BaseModel(abc.ABC):
             written, add variable histograms and input images.
           optimizer_wrapper: `fn(optimizer) -> optimizer`, applied last.
           training_hooks_fn: `fn(dict of scalar tensors) -> list of hooks`.
+          finite_check_on_host: check the loss in a Python callback (see
+            `check_finite_loss`); False for graphs compiled for a device.
         """
         self._optimizer_fn = optimizer_fn
         self._learning_rate_fn = learning_rate_fn
@@ -131,6 +146,7 @@ class BaseModel(abc.ABC):
         self._enable_summary = enable_summary
         self._optimizer_wrapper = optimizer_wrapper
         self._training_hooks_fn = training_hooks_fn
+        self._finite_check_on_host = bool(finite_check_on_host)
 
     @abc.abstractmethod
     def build_outputs(self, images, labels, mode):
@@ -202,7 +218,9 @@ class BaseModel(abc.ABC):
             grads, _ = tf.clip_by_global_norm(grads, self._gradient_clip_norm)
             grads_and_vars = list(zip(grads, tvars))
         update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
-        update_ops.append(check_finite_loss(total_loss, global_step))
+        update_ops.append(
+            check_finite_loss(total_loss, global_step, on_host=self._finite_check_on_host)
+        )
         with tf.control_dependencies(update_ops):
             train_op = optimizer.apply_gradients(grads_and_vars, global_step)
 

@@ -98,10 +98,18 @@ class _NanModel(_LinearModel):
         return {"model_loss": loss}
 
 
-def test_non_finite_loss_stops_before_the_update():
+@pytest.mark.parametrize(
+    "on_host, message",
+    [
+        (True, r"non-finite loss nan at step 1"),
+        (False, r"non-finite loss \(value.*\] \[nan\] \[0\]"),
+    ],
+)
+def test_non_finite_loss_stops_before_the_update(on_host, message):
     model = _NanModel(
         optimizer_fn=lambda lr: optimizers.build_optimizer("sgd", lr),
         learning_rate_fn=lambda step: tf.constant(0.1),
+        finite_check_on_host=on_host,
     )
     with tf.Graph().as_default():
         spec = model.model_fn(tf.constant([[1.0, 2.0]]), {"y": tf.constant([[0.0]])}, "train")
@@ -109,7 +117,7 @@ def test_non_finite_loss_stops_before_the_update():
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             before = sess.run(kernel)
-            with pytest.raises(Exception, match=r"non-finite loss nan at step 1"):
+            with pytest.raises(Exception, match=message):
                 sess.run(spec.train_op)
             np.testing.assert_array_equal(sess.run(kernel), before)
             assert sess.run(tf.train.get_global_step()) == 0

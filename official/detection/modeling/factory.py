@@ -168,7 +168,9 @@ def _build_optimizer(learning_rate, *, optimizer_type, momentum):
     return optimizers.build_optimizer(optimizer_type, learning_rate, momentum=momentum)
 
 
-def build_training_kwargs(params, *, optimizer_wrapper=None, training_hooks_fn=None):
+def build_training_kwargs(
+    params, *, optimizer_wrapper=None, training_hooks_fn=None, compiled_device=False
+):
     """Keyword arguments of BaseModel from the `train` section."""
     train = params.train
     return dict(
@@ -184,18 +186,18 @@ def build_training_kwargs(params, *, optimizer_wrapper=None, training_hooks_fn=N
         enable_summary=params.enable_summary,
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
+        finite_check_on_host=not compiled_device,
     )
 
 
-def build_retinanet(params, static_shapes=False, **training):
-    del static_shapes  # Every RetinaNet shape is static.
+def build_retinanet(params, compiled_device=False, **training):
     return retinanet_model.RetinaNet(
         backbone=build_backbone(params),
         neck=build_neck(params),
         head=build_retinanet_head(params),
         loss_fn=build_retinanet_loss_fn(params),
         detection_fn=build_retinanet_detection_fn(params),
-        **build_training_kwargs(params, **training),
+        **build_training_kwargs(params, compiled_device=compiled_device, **training),
     )
 
 
@@ -233,8 +235,8 @@ def build_fast_rcnn_head(params):
     )
 
 
-def build_mask_head(params, static_shapes=False):
-    """The mask head, or None for Faster R-CNN; `static_shapes` (Ascend) computes every RoI."""
+def build_mask_head(params, compiled_device=False):
+    """The mask head, or None for Faster R-CNN; `compiled_device` (Ascend) computes every RoI."""
     if not params.architecture.include_mask:
         return None
     head = params.mrcnn_head
@@ -243,7 +245,7 @@ def build_mask_head(params, static_shapes=False):
         params.architecture.mask_target_size,
         head.num_convs,
         head.num_filters,
-        only_foreground_rois=head.only_foreground_rois and not static_shapes,
+        only_foreground_rois=head.only_foreground_rois and not compiled_device,
         **_head_kwargs(params, head),
     )
 
@@ -304,14 +306,14 @@ def build_rcnn_detection_fn(params):
     )
 
 
-def build_maskrcnn(params, static_shapes=False, **training):
+def build_maskrcnn(params, compiled_device=False, **training):
     train_proposal_fn, eval_proposal_fn = build_proposal_fns(params)
     return maskrcnn_model.MaskRCNN(
         backbone=build_backbone(params),
         neck=build_neck(params),
         rpn_head=build_rpn_head(params),
         fast_rcnn_head=build_fast_rcnn_head(params),
-        mask_head=build_mask_head(params, static_shapes),
+        mask_head=build_mask_head(params, compiled_device),
         train_proposal_fn=train_proposal_fn,
         eval_proposal_fn=eval_proposal_fn,
         roi_sampler_fn=build_roi_sampler_fn(params),
@@ -319,24 +321,25 @@ def build_maskrcnn(params, static_shapes=False, **training):
         detection_fn=build_rcnn_detection_fn(params),
         num_mask_samples_per_image=params.mask_sampling.num_mask_samples_per_image,
         mask_target_size=params.architecture.mask_target_size,
-        **build_training_kwargs(params, **training),
+        **build_training_kwargs(params, compiled_device=compiled_device, **training),
     )
 
 
 MODELS = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
 
 
-def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None, static_shapes=False):
+def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None, compiled_device=False):
     """Builds the model named by the config's `type`.
 
-    `static_shapes` asks for a graph whose tensor shapes are all known when it is
-    built (Ascend compiles it ahead of time); it turns off shape-changing savings
-    such as `mrcnn_head.only_foreground_rois`.
+    `compiled_device` asks for a graph that a device compiles ahead of time
+    (Ascend): every tensor shape known when it is built, so shape-changing savings
+    such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
+    the non-finite loss check is a graph assertion.
     """
     builder = _lookup(MODELS, params.type, "model type")
     return builder(
         params,
-        static_shapes=static_shapes,
+        compiled_device=compiled_device,
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
     )

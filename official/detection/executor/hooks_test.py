@@ -1,0 +1,38 @@
+"""TrainProgressHook: the steps, scalars and rates it logs."""
+
+import tensorflow.compat.v1 as tf
+
+from official.detection.executor import hooks
+
+
+def _run(steps_per_run, runs, **kwargs):
+    logged = []
+    with tf.Graph().as_default():
+        global_step = tf.train.get_or_create_global_step()
+        loss = tf.cast(global_step, tf.float32) * 0.5
+        train_op = tf.assign_add(global_step, steps_per_run)
+        hook = hooks.TrainProgressHook(
+            {"total_loss": loss, "learning_rate": tf.constant(0.25)},
+            global_batch_size=4,
+            total_steps=steps_per_run * runs,
+            log_fn=logged.append,
+            **kwargs,
+        )
+        with tf.train.MonitoredSession(hooks=[hook]) as sess:
+            for _ in range(runs):
+                sess.run(train_op)
+    return logged, hook
+
+
+def test_logs_every_n_steps_with_losses_lr_rate_and_time_left():
+    logged, hook = _run(1, 7, every_n_steps=3)
+    assert [line.split(" | ")[0] for line in logged] == ["step 4/7", "step 7/7"]
+    # The scalars are fetched with the train op: the loss of the step's input state.
+    assert "total_loss 1.5000" in logged[0] and "lr 0.25" in logged[0]
+    assert "images/s" in logged[0] and "time left 0:00:0" in logged[0]
+    assert hook.images_per_second > 0
+
+
+def test_several_steps_per_run_are_read_from_the_global_step():
+    logged, _ = _run(5, 4, every_n_steps=5, steps_per_run_unknown=True)
+    assert [line.split(" | ")[0] for line in logged] == ["step 10/20", "step 15/20", "step 20/20"]
