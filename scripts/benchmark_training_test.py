@@ -74,3 +74,21 @@ def test_config_or_model_is_required():
     result = _run("--steps=2")
     assert result.returncode == 1
     assert "give --config (a YAML path or name) or --model" in result.stderr
+
+
+def test_model_must_match_the_config_type_except_faster_rcnn_on_mask_rcnn(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_training", _SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = tmp_path / "m.yaml"
+    config.write_text("type: 'mask_rcnn'\n")
+    assert module.resolve_model(str(config), "faster_rcnn") == "faster_rcnn"
+    assert module.resolve_model(str(config), None) == "mask_rcnn"
+    try:
+        module.resolve_model(str(config), "retinanet")
+    except module.BenchmarkArgumentError as error:
+        assert "declares type 'mask_rcnn'" in str(error)
+    else:
+        raise AssertionError("retinanet on a mask_rcnn config was accepted")
