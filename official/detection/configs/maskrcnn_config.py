@@ -92,9 +92,7 @@ FRCNN_HEAD = Section(
         "fc_dims": Field(1024, "Width of the fully connected layers.", check=POSITIVE),
         "use_batch_norm": Field(False, "Batch-normalise convs and fully connected layers."),
         "class_agnostic_bbox_pred": Field(
-            False,
-            "One box per RoI instead of one per class; only false is implemented.",
-            frozen=True,
+            False, "One box per RoI (4 outputs) instead of one per class (4 x num_classes)."
         ),
     },
 )
