@@ -55,8 +55,14 @@ def test_conversion_summary(converted):
     assert sum(summary.objects_skipped.values()) == expected["num_zero_size"]
     assert summary.num_images_without_objects == len(expected["image_ids_without_objects"])
     assert summary.num_objects_clipped >= expected["num_overshooting"]
-    # Only PNGs and grayscale JPEGs would need re-encoding; never more than that.
-    assert sum(summary.images_reencoded.values()) <= expected["num_images"]
+    # RGB and grayscale JPEGs are stored as they are; PNGs and CMYK JPEGs are re-encoded.
+    needs_reencoding = [
+        info
+        for info in expected["images"].values()
+        if info["format"] != "JPEG" or info["mode"] not in ("RGB", "L")
+    ]
+    assert len(needs_reencoding) == 3
+    assert sum(summary.images_reencoded.values()) == len(needs_reencoding)
 
 
 def test_every_record_decodes_to_rgb_with_masks(converted):

@@ -109,12 +109,7 @@ def gpu_loss_scale_spec(loss_scale):
     if loss_scale.type == "none":
         return None
     if loss_scale.type == "fixed":
-        if loss_scale.init_loss_scale is None:
-            raise placement_lib.DeviceError(
-                "train.loss_scale.type is 'fixed' but train.loss_scale.init_loss_scale is null; "
-                "set the constant scale, e.g. 1024"
-            )
-        return "fixed", float(loss_scale.init_loss_scale)
+        return "fixed", float(placement_lib.fixed_loss_scale(loss_scale))
     if loss_scale.type == "dynamic":
         init = loss_scale.init_loss_scale
         return "dynamic", {

@@ -112,12 +112,7 @@ def loss_scale_manager_spec(loss_scale):
     if loss_scale.type == "none":
         return None
     if loss_scale.type == "fixed":
-        if loss_scale.init_loss_scale is None:
-            raise placement_lib.DeviceError(
-                "train.loss_scale.type is 'fixed' but train.loss_scale.init_loss_scale is null; "
-                "set the constant scale, e.g. 1024"
-            )
-        return "FixedLossScaleManager", {"loss_scale": loss_scale.init_loss_scale}
+        return "FixedLossScaleManager", {"loss_scale": placement_lib.fixed_loss_scale(loss_scale)}
     if loss_scale.type == "dynamic":
         init = loss_scale.init_loss_scale
         return "ExponentialUpdateLossScaleManager", {

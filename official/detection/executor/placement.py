@@ -333,3 +333,13 @@ def replica_batch_size(global_batch_size, num_replicas):
             f"{lower} or {lower + num_replicas}"
         )
     return global_batch_size // num_replicas
+
+
+def fixed_loss_scale(loss_scale):
+    """The constant of `train.loss_scale.type: fixed`; an error when it is not set."""
+    if loss_scale.init_loss_scale is None:
+        raise DeviceError(
+            "train.loss_scale.type is 'fixed' but train.loss_scale.init_loss_scale is null; "
+            "set the constant scale, e.g. 1024"
+        )
+    return loss_scale.init_loss_scale
