@@ -130,7 +130,7 @@ def repeat_cached(batches):
     return tf.data.make_one_shot_iterator(dataset.repeat()).get_next()
 
 
-def build_graph(params, batches, mode):
+def build_graph(params, batches, mode, cpu_convolutions):
     """The model_fn graph of `mode` on cached batches.
 
     Returns (graph, fetches, seconds in model_fn); fetches is the train op in training
@@ -144,7 +144,7 @@ def build_graph(params, batches, mode):
     with graph.as_default():
         tf.set_random_seed(0)
         images, labels = repeat_cached(batches)
-        model = model_factory.build_model(params)
+        model = model_factory.build_model(params, cpu_convolutions=cpu_convolutions)
         start = time.perf_counter()
         if mode == TRAIN:
             fetches = model.model_fn(images, labels, mode).train_op
@@ -275,7 +275,9 @@ def run(args):
     results = {}
     for mode in [TRAIN] + ([] if args.skip_eval else [PREDICT]):
         batches = cache_batches(params, mode, num_batches, session_config)
-        graph, fetches, build_seconds = build_graph(params, batches, mode)
+        graph, fetches, build_seconds = build_graph(
+            params, batches, mode, cpu_convolutions=not args.tf_convolutions
+        )
         with graph.as_default(), tf.Session(config=session_config) as sess:
             sess.run(tf.global_variables_initializer())
             load = os.getloadavg()[0]
@@ -352,6 +354,12 @@ def parse_args(argv):
     parser.add_argument("--eval_steps", type=int, default=10, help="timed predict batches")
     parser.add_argument("--eval_warmup", type=int, default=2)
     parser.add_argument("--skip_eval", action="store_true")
+    parser.add_argument(
+        "--tf_convolutions",
+        action="store_true",
+        help="TensorFlow's own convolution kernels instead of the CPU ones that training "
+        "on a CPU uses (modeling/layers/cpu_convolutions.py)",
+    )
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")
     parser.add_argument("--cached_images", type=int, default=4)

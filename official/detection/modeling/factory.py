@@ -169,7 +169,12 @@ def _build_optimizer(learning_rate, *, optimizer_type, momentum):
 
 
 def build_training_kwargs(
-    params, *, optimizer_wrapper=None, training_hooks_fn=None, compiled_device=False
+    params,
+    *,
+    optimizer_wrapper=None,
+    training_hooks_fn=None,
+    compiled_device=False,
+    cpu_convolutions=False,
 ):
     """Keyword arguments of BaseModel from the `train` section."""
     train = params.train
@@ -187,6 +192,7 @@ def build_training_kwargs(
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
         finite_check_on_host=not compiled_device,
+        cpu_convolutions=cpu_convolutions,
     )
 
 
@@ -328,18 +334,28 @@ def build_maskrcnn(params, compiled_device=False, **training):
 MODELS = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
 
 
-def build_model(params, *, optimizer_wrapper=None, training_hooks_fn=None, compiled_device=False):
+def build_model(
+    params,
+    *,
+    optimizer_wrapper=None,
+    training_hooks_fn=None,
+    compiled_device=False,
+    cpu_convolutions=False,
+):
     """Builds the model named by the config's `type`.
 
     `compiled_device` asks for a graph that a device compiles ahead of time
     (Ascend): every tensor shape known when it is built, so shape-changing savings
     such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
-    the non-finite loss check is a graph assertion.
+    the non-finite loss check is a graph assertion. `cpu_convolutions`
+    (for CPUs) builds convolutions with
+    the CPU kernels of layers/cpu_convolutions.py.
     """
     builder = _lookup(MODELS, params.type, "model type")
     return builder(
         params,
         compiled_device=compiled_device,
+        cpu_convolutions=cpu_convolutions,
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
     )

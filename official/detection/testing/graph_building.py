@@ -31,8 +31,10 @@ def synthetic_example(height, width):
     return example.SerializeToString()
 
 
-def build_training_graph(params, *, batch_size=1, image_size=(96, 128)):
+def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_convolutions=False):
     """Adds the global step, the input and the TRAIN model_fn to the default graph.
+
+    `cpu_convolutions` builds the model with the CPU kernels (factory.build_model).
 
     Returns:
       the EstimatorSpec.
@@ -41,6 +43,8 @@ def build_training_graph(params, *, batch_size=1, image_size=(96, 128)):
     parser = dataloader_factory.parser_generator(params, mode_keys.TRAIN)
     serialized = synthetic_example(*image_size)
     dataset = tf.data.Dataset.from_tensors(serialized).repeat().map(parser)
-    images, labels = tf.data.make_one_shot_iterator(dataset.batch(batch_size)).get_next()
-    model = modeling_factory.build_model(params)
+    # Static batch size, as the training input reader gives it.
+    batched = dataset.batch(batch_size, drop_remainder=True)
+    images, labels = tf.data.make_one_shot_iterator(batched).get_next()
+    model = modeling_factory.build_model(params, cpu_convolutions=cpu_convolutions)
     return model.model_fn(images, labels, base_model.TRAIN)

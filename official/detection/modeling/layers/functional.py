@@ -16,6 +16,8 @@ build time there.
 
 import tensorflow.compat.v1 as tf
 
+from official.detection.modeling.layers import cpu_convolutions, winograd
+
 _TF_DATA_FORMATS = {"channels_last": "NHWC", "channels_first": "NCHW"}
 
 
@@ -100,13 +102,18 @@ def conv2d(
             initializer=kernel_initializer or tf.glorot_uniform_initializer(),
             trainable=trainable,
         )
-        outputs = tf.nn.conv2d(
-            inputs,
-            kernel,
-            strides=_spatial((stride_h, stride_w), data_format),
-            padding=_padding(padding, "conv2d"),
-            data_format=tf_format,
-        )
+        if cpu_convolutions.use_winograd(
+            inputs, (kernel_h, kernel_w), (stride_h, stride_w), padding, data_format
+        ):
+            outputs = winograd.conv2d_3x3(inputs, kernel)
+        else:
+            outputs = tf.nn.conv2d(
+                inputs,
+                kernel,
+                strides=_spatial((stride_h, stride_w), data_format),
+                padding=_padding(padding, "conv2d"),
+                data_format=tf_format,
+            )
         if use_bias:
             bias = tf.get_variable(
                 "bias",

@@ -1,0 +1,27 @@
+"""What the runner hands the model for each device."""
+
+import pytest
+
+from official.detection.configs import loader
+from official.detection.executor import placement as placement_lib
+from official.detection.executor import runner
+from official.detection.modeling import factory as modeling_factory
+
+
+@pytest.mark.parametrize("device, cpu_kernels", [("cpu", True), ("gpu", False)])
+def test_cpu_convolutions_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels):
+    built = {}
+    real_build_model = modeling_factory.build_model
+
+    def build_model(params, **kwargs):
+        built.update(kwargs)
+        return real_build_model(params, **kwargs)
+
+    monkeypatch.setattr(modeling_factory, "build_model", build_model)
+    params = loader.load_config("retinanet", forced={"model_dir": str(tmp_path)})
+    placement = placement_lib.Placement(
+        device=device, precision="fp32", precision_mode=None, local_devices=1
+    )
+    runner.build_executor(params, placement)
+    assert built["cpu_convolutions"] is cpu_kernels
+    assert built["compiled_device"] is False

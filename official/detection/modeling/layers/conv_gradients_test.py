@@ -1,0 +1,61 @@
+"""GEMM filter gradients against TensorFlow's `Conv2DBackpropFilter`."""
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from official.detection.modeling.layers import conv_gradients
+
+
+def _gradients(shape, kernel_shape, strides, padding, dilations=1, override=True, feed=False):
+    rng = np.random.RandomState(1)
+    inputs = rng.randn(*shape).astype(np.float32)
+    kernel = rng.randn(*kernel_shape).astype(np.float32)
+    with tf.Graph().as_default() as graph, tf.Session() as sess:
+        x = tf.placeholder(tf.float32, [None] + shape[1:]) if feed else tf.constant(inputs)
+        k = tf.constant(kernel)
+        with conv_gradients.matmul_filter_gradients(override):
+            outputs = tf.nn.conv2d(x, k, strides, padding, dilations=dilations)
+        weights = rng.randn(*outputs.get_shape().as_list()[1:]).astype(np.float32)
+        grads = tf.gradients(tf.reduce_sum(outputs * weights), [x, k])
+        values = sess.run(grads, {x: inputs} if feed else None)
+        op_types = {op.type for op in graph.get_operations()}
+    return values, op_types
+
+
+@pytest.mark.parametrize(
+    "shape, kernel_shape, padding",
+    [
+        ([2, 20, 20, 8], [3, 3, 8, 6], "SAME"),  # 800 positions: one GEMM per tap
+        ([2, 6, 5, 8], [3, 3, 8, 6], "SAME"),  # 60 positions: one GEMM over patches
+        ([1, 9, 7, 4], [3, 3, 4, 5], "VALID"),
+        ([2, 24, 24, 4], [5, 5, 4, 3], "VALID"),
+        ([1, 7, 6, 3], [4, 2, 3, 2], "SAME"),  # even kernel: 'SAME' pads more after
+        ([2, 8, 8, 16], [1, 1, 16, 4], "SAME"),
+    ],
+)
+def test_stride_one_filter_gradients_are_gemms_and_equal_tensorflows(shape, kernel_shape, padding):
+    (input_grad, filter_grad), op_types = _gradients(shape, kernel_shape, 1, padding)
+    (tf_input_grad, tf_filter_grad), tf_op_types = _gradients(
+        shape, kernel_shape, 1, padding, override=False
+    )
+    assert "Conv2DBackpropFilter" in tf_op_types
+    assert "Conv2DBackpropFilter" not in op_types and "MatMul" in op_types
+    np.testing.assert_allclose(
+        filter_grad, tf_filter_grad, rtol=0, atol=1e-5 * np.abs(tf_filter_grad).max()
+    )
+    np.testing.assert_array_equal(input_grad, tf_input_grad)
+
+
+@pytest.mark.parametrize(
+    "strides, dilations, feed",
+    [(2, 1, False), (1, 2, False), (1, 1, True)],
+    ids=["strided", "dilated", "dynamic batch"],
+)
+def test_other_convolutions_keep_tensorflows_filter_gradient(strides, dilations, feed):
+    args = ([2, 9, 9, 4], [3, 3, 4, 5], strides, "SAME", dilations)
+    (input_grad, filter_grad), op_types = _gradients(*args, feed=feed)
+    (tf_input_grad, tf_filter_grad), _ = _gradients(*args, override=False, feed=feed)
+    assert "Conv2DBackpropFilter" in op_types
+    np.testing.assert_array_equal(filter_grad, tf_filter_grad)
+    np.testing.assert_array_equal(input_grad, tf_input_grad)

@@ -1,0 +1,63 @@
+"""Faster convolution kernels for training and evaluating on CPUs.
+
+Inside `cpu_convolutions()`:
+- 3x3, stride-1, 'SAME', NHWC convolutions made by `functional.conv2d` on
+  feature maps of at least `WINOGRAD_MIN_POSITIONS` output positions (batch x
+  height x width) and `WINOGRAD_MIN_CHANNELS` input channels run as Winograd
+  F(2x2, 3x3) (winograd.py);
+- every other `Conv2D` op gets its filter gradient as GEMMs where that is
+  faster (conv_gradients.py).
+
+Both compute the same function with the same variables, to float32 rounding,
+so checkpoints and configs do not change. The executor turns them on for the
+CPU only: GPUs (cuDNN) and Ascend have their own kernels for this.
+"""
+
+import contextlib
+import threading
+
+from official.detection.modeling.layers import conv_gradients
+
+# Below these sizes the Winograd transforms, which are separate element-wise
+# TensorFlow ops, cost more than the multiplies they save (measured at batch 2,
+# docs/BENCHMARKS.md): 8x8x256 maps are slower, 16x16x256 and 32x32x128 faster.
+WINOGRAD_MIN_POSITIONS = 512
+WINOGRAD_MIN_CHANNELS = 128
+
+_state = threading.local()
+
+
+def active():
+    """True inside `cpu_convolutions()` on this thread."""
+    return getattr(_state, "depth", 0) > 0
+
+
+def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1, 1)):
+    """Whether `functional.conv2d` should compute this convolution as Winograd."""
+    if not active():
+        return False
+    if tuple(kernel_size) != (3, 3) or tuple(strides) != (1, 1) or tuple(dilation) != (1, 1):
+        return False
+    if padding.lower() != "same" or data_format != "channels_last":
+        return False
+    shape = inputs.get_shape()
+    if shape.ndims != 4 or not shape.is_fully_defined():
+        return False
+    batch, height, width, channels = shape.as_list()
+    if inputs.dtype.base_dtype.name != "float32":
+        return False
+    return batch * height * width >= WINOGRAD_MIN_POSITIONS and channels >= WINOGRAD_MIN_CHANNELS
+
+
+@contextlib.contextmanager
+def cpu_convolutions(enabled=True):
+    """Within it, convolutions built use the CPU kernels above; False changes nothing."""
+    if not enabled:
+        yield
+        return
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        with conv_gradients.matmul_filter_gradients():
+            yield
+    finally:
+        _state.depth -= 1
