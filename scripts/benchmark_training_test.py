@@ -49,9 +49,10 @@ def test_tiny_resnet18_retinanet_reports_every_field(tmp_path):
     # The backward pass is counted: up to two forward passes, less here because
     # this config freezes the stem and first stage (no backward ops there).
     assert 1.5 * forward_gflop < train_gflop < 3.2 * forward_gflop
-    # Counted with direct convolutions; with 16 channels nothing runs as Winograd.
+    # Counted with direct convolutions; the graph as run (GEMM filter gradients, no
+    # Winograd at 16 channels) has its own count, no larger.
     as_run = re.search(r"^train_step_gflop: .*; ([0-9.]+) as run\)", out, re.M)
-    assert as_run and float(as_run.group(1)) == train_gflop
+    assert as_run and 0.5 * train_gflop < float(as_run.group(1)) <= train_gflop
     achieved = _field(out, "train_gflop_per_s")
     step = _field(out, "train_step_s")
     assert abs(achieved - train_gflop / step) < 0.02 * achieved + 0.2
