@@ -68,7 +68,7 @@ def test_retinanet_loss_and_gradients_do_not_change():
         params_override={
             "architecture": {"num_classes": 3, "max_level": 5},
             "resnet": {"resnet_depth": 18},
-            "retinanet_head": {"num_filters": 128},
+            "retinanet_head": {"num_filters": 128, "num_convs": 2},
             "fpn": {"fpn_feat_dims": 128},
             "retinanet_parser": {"output_size": [128, 128]},
         },
