@@ -2,17 +2,14 @@
 
 import os
 import re
-import subprocess
-import sys
+
+from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_input_pipeline.py")
 
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, _SCRIPT, *args], capture_output=True, text=True, timeout=300, env=env
-    )
+    return script_runs.run_python_script(_SCRIPT, *args, timeout=300)
 
 
 def test_small_benchmark_reports_rates_for_both_parsers(tmp_path):

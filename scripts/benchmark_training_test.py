@@ -1,19 +1,13 @@
 import os
 import re
-import subprocess
-import sys
+
+from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_training.py")
 
 
 def _run(*args):
-    return subprocess.run(
-        [sys.executable, _SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
+    return script_runs.run_python_script(_SCRIPT, *args, timeout=240)
 
 
 def _field(out, name):

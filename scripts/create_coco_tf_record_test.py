@@ -29,6 +29,7 @@ from official.detection.dataloader import (
     coco_tfrecord_writer,
     tf_example_decoder,
 )
+from official.detection.testing import script_runs
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "create_coco_tf_record.py")
 CATEGORIES = [{"id": 1, "name": "person"}, {"id": 7, "name": "train"}, {"id": 90, "name": "tb"}]
@@ -334,10 +335,7 @@ def test_bad_arguments(tmp_path):
 
 
 def _run_script(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, SCRIPT, *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    return script_runs.run_python_script(SCRIPT, *args, timeout=120)
 
 
 def test_script_success_with_skipped_bad_image(tiny_coco, tmp_path):

@@ -1,19 +1,16 @@
 import os
-import subprocess
-import sys
 
 import pytest
 from pycocotools.coco import COCO
 
 from official.detection.datasets import shapes
+from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_shapes_dataset.py")
 
 
 def _run(*args):
-    return subprocess.run(
-        [sys.executable, _SCRIPT, *args], capture_output=True, text=True, timeout=120
-    )
+    return script_runs.run_python_script(_SCRIPT, *args, timeout=120)
 
 
 def _tree(root):

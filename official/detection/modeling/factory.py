@@ -347,9 +347,8 @@ def build_model(
     `compiled_device` asks for a graph that a device compiles ahead of time
     (Ascend): every tensor shape known when it is built, so shape-changing savings
     such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
-    the non-finite loss check is a graph assertion. `cpu_convolutions`
-    (for CPUs) builds convolutions with
-    the CPU kernels of layers/cpu_convolutions.py.
+    the non-finite loss check is a graph assertion. `cpu_convolutions` (for CPUs)
+    builds convolutions with the CPU kernels of layers/cpu_convolutions.py.
     """
     builder = _lookup(MODELS, params.type, "model type")
     return builder(
