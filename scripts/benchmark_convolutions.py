@@ -2,7 +2,7 @@
 
 For each shape (batch, height, width, in channels, out channels; 3x3, stride 1,
 'SAME'), the forward pass and the gradients of both inputs are timed with
-`tf.nn.conv2d` and inside `cpu_convolutions()` (Winograd where that module would
+`tf.nn.conv2d` and inside `cpu_kernels()` (Winograd where that module would
 use it, else the GEMM filter gradient), in one process with the same threads,
 alternating the two so that load on the machine hits both alike.
 
@@ -43,7 +43,7 @@ def time_layer(shape, cores, repeats):
     import numpy as np
     import tensorflow.compat.v1 as tf
 
-    from official.detection.modeling.layers import cpu_convolutions, functional
+    from official.detection.modeling.layers import cpu_kernels, functional
 
     batch, height, width, channels, filters = shape
     graphs = {}
@@ -52,8 +52,8 @@ def time_layer(shape, cores, repeats):
         with graph.as_default():
             tf.set_random_seed(0)
             inputs = tf.Variable(tf.random.normal([batch, height, width, channels]))
-            with cpu_convolutions.cpu_convolutions(enabled):
-                winograd = cpu_convolutions.use_winograd(
+            with cpu_kernels.cpu_kernels(enabled):
+                winograd = cpu_kernels.use_winograd(
                     inputs, (3, 3), (1, 1), "same", "channels_last"
                 )
                 outputs = functional.conv2d(inputs, filters, 3, padding="same", use_bias=False)

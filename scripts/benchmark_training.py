@@ -133,7 +133,7 @@ def repeat_cached(batches):
     return tf.data.make_one_shot_iterator(dataset.repeat()).get_next()
 
 
-def build_graph(params, batches, mode, cpu_convolutions):
+def build_graph(params, batches, mode, cpu_kernels):
     """The model_fn graph of `mode` on cached batches.
 
     Returns (graph, fetches, seconds in model_fn); fetches is the train op in training
@@ -147,7 +147,7 @@ def build_graph(params, batches, mode, cpu_convolutions):
     with graph.as_default():
         tf.set_random_seed(0)
         images, labels = repeat_cached(batches)
-        model = model_factory.build_model(params, cpu_convolutions=cpu_convolutions)
+        model = model_factory.build_model(params, cpu_kernels=cpu_kernels)
         start = time.perf_counter()
         if mode == TRAIN:
             fetches = model.model_fn(images, labels, mode).train_op
@@ -279,7 +279,7 @@ def run(args):
     for mode in [TRAIN] + ([] if args.skip_eval else [PREDICT]):
         batches = cache_batches(params, mode, num_batches, session_config)
         graph, fetches, build_seconds = build_graph(
-            params, batches, mode, cpu_convolutions=not args.tf_convolutions
+            params, batches, mode, cpu_kernels=not args.tf_kernels
         )
         with graph.as_default(), tf.Session(config=session_config) as sess:
             sess.run(tf.global_variables_initializer())
@@ -289,12 +289,12 @@ def run(args):
             else:
                 seconds, cpu = time_runs(sess, fetches, args.eval_steps, args.eval_warmup)
         flops_as_run = count_flops(graph, fetches)
-        if args.tf_convolutions:
+        if args.tf_kernels:
             flops = flops_as_run
         else:
             # The work measure is that of direct convolutions, so that rates compare
             # across kernels: Winograd does fewer multiplies for the same result.
-            flops = count_flops(*build_graph(params, batches, mode, cpu_convolutions=False)[:2])
+            flops = count_flops(*build_graph(params, batches, mode, cpu_kernels=False)[:2])
         results[mode] = dict(
             graph=graph,
             flops=flops,
@@ -367,10 +367,10 @@ def parse_args(argv):
     parser.add_argument("--eval_warmup", type=int, default=2)
     parser.add_argument("--skip_eval", action="store_true")
     parser.add_argument(
-        "--tf_convolutions",
+        "--tf_kernels",
         action="store_true",
         help="TensorFlow's own convolution kernels instead of the CPU ones that training "
-        "on a CPU uses (modeling/layers/cpu_convolutions.py)",
+        "on a CPU uses (modeling/layers/cpu_kernels.py)",
     )
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")

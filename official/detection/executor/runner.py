@@ -103,7 +103,7 @@ def build_executor(params, placement=None):
         optimizer_wrapper=devices.build_optimizer_wrapper(params, placement),
         training_hooks_fn=training_hooks_fn,
         compiled_device=placement.device == "npu",
-        cpu_convolutions=placement.device == "cpu",
+        cpu_kernels=placement.device == "cpu",
     )
     eval_batches = None
     if params.eval.eval_samples and params.eval.eval_samples > 0:

@@ -9,7 +9,7 @@ from official.detection.modeling import factory as modeling_factory
 
 
 @pytest.mark.parametrize("device, cpu_kernels", [("cpu", True), ("gpu", False)])
-def test_cpu_convolutions_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels):
+def test_cpu_kernels_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels):
     built = {}
     real_build_model = modeling_factory.build_model
 
@@ -23,5 +23,5 @@ def test_cpu_convolutions_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_ker
         device=device, precision="fp32", precision_mode=None, local_devices=1
     )
     runner.build_executor(params, placement)
-    assert built["cpu_convolutions"] is cpu_kernels
+    assert built["cpu_kernels"] is cpu_kernels
     assert built["compiled_device"] is False

@@ -174,7 +174,7 @@ def build_training_kwargs(
     optimizer_wrapper=None,
     training_hooks_fn=None,
     compiled_device=False,
-    cpu_convolutions=False,
+    cpu_kernels=False,
 ):
     """Keyword arguments of BaseModel from the `train` section."""
     train = params.train
@@ -192,7 +192,7 @@ def build_training_kwargs(
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
         finite_check_on_host=not compiled_device,
-        cpu_convolutions=cpu_convolutions,
+        cpu_kernels=cpu_kernels,
     )
 
 
@@ -340,21 +340,21 @@ def build_model(
     optimizer_wrapper=None,
     training_hooks_fn=None,
     compiled_device=False,
-    cpu_convolutions=False,
+    cpu_kernels=False,
 ):
     """Builds the model named by the config's `type`.
 
     `compiled_device` asks for a graph that a device compiles ahead of time
     (Ascend): every tensor shape known when it is built, so shape-changing savings
     such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
-    the non-finite loss check is a graph assertion. `cpu_convolutions` (for CPUs)
-    builds convolutions with the CPU kernels of layers/cpu_convolutions.py.
+    the non-finite loss check is a graph assertion. `cpu_kernels` (for CPUs)
+    builds convolutions with the CPU kernels of layers/cpu_kernels.py.
     """
     builder = _lookup(MODELS, params.type, "model type")
     return builder(
         params,
         compiled_device=compiled_device,
-        cpu_convolutions=cpu_convolutions,
+        cpu_kernels=cpu_kernels,
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
     )

@@ -31,10 +31,10 @@ def synthetic_example(height, width):
     return example.SerializeToString()
 
 
-def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_convolutions=False):
+def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_kernels=False):
     """Adds the global step, the input and the TRAIN model_fn to the default graph.
 
-    `cpu_convolutions` builds the model with the CPU kernels (factory.build_model).
+    `cpu_kernels` builds the model with the CPU kernels (factory.build_model).
 
     Returns:
       the EstimatorSpec.
@@ -46,5 +46,5 @@ def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_conv
     # Static batch size, as the training input reader gives it.
     batched = dataset.batch(batch_size, drop_remainder=True)
     images, labels = tf.data.make_one_shot_iterator(batched).get_next()
-    model = modeling_factory.build_model(params, cpu_convolutions=cpu_convolutions)
+    model = modeling_factory.build_model(params, cpu_kernels=cpu_kernels)
     return model.model_fn(images, labels, base_model.TRAIN)

@@ -16,7 +16,7 @@ build time there.
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import cpu_convolutions, winograd
+from official.detection.modeling.layers import cpu_batch_norm, cpu_kernels, winograd
 
 _TF_DATA_FORMATS = {"channels_last": "NHWC", "channels_first": "NCHW"}
 
@@ -102,7 +102,7 @@ def conv2d(
             initializer=kernel_initializer or tf.glorot_uniform_initializer(),
             trainable=trainable,
         )
-        if cpu_convolutions.use_winograd(
+        if cpu_kernels.use_winograd(
             inputs, (kernel_h, kernel_w), (stride_h, stride_w), padding, data_format
         ):
             outputs = winograd.conv2d_3x3(inputs, kernel)
@@ -262,16 +262,21 @@ def batch_normalization(
                 synchronization=tf.VariableSynchronization.ON_READ,
                 aggregation=tf.VariableAggregation.MEAN,
             )
-        outputs, batch_mean, batch_variance = tf.nn.fused_batch_norm(
-            inputs,
-            gamma,
-            beta,
-            mean=moving["moving_mean"],
-            variance=moving["moving_variance"],
-            epsilon=epsilon,
-            is_training=bool(training),
-            data_format=data_format,
-        )
+        if cpu_kernels.use_cpu_batch_norm(inputs, axis, bool(training)):
+            outputs, batch_mean, batch_variance = cpu_batch_norm.batch_norm_training(
+                inputs, gamma, beta, epsilon
+            )
+        else:
+            outputs, batch_mean, batch_variance = tf.nn.fused_batch_norm(
+                inputs,
+                gamma,
+                beta,
+                mean=moving["moving_mean"],
+                variance=moving["moving_variance"],
+                epsilon=epsilon,
+                is_training=bool(training),
+                data_format=data_format,
+            )
         if training:
             momentum_tensor = tf.convert_to_tensor(momentum)
             for var_name, value in (

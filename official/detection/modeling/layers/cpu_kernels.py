@@ -1,14 +1,17 @@
 """Faster convolution kernels for training and evaluating on CPUs.
 
-Inside `cpu_convolutions()`:
+Inside `cpu_kernels()`:
 - 3x3, stride-1, 'SAME', NHWC convolutions made by `functional.conv2d` on
   feature maps of at least `WINOGRAD_MIN_POSITIONS` output positions (batch x
   height x width) and `WINOGRAD_MIN_CHANNELS` input channels run as Winograd
   F(2x2, 3x3) (winograd.py);
 - every other `Conv2D` op gets its filter gradient as GEMMs where that is
-  faster (conv_gradients.py).
+  faster (conv_gradients.py);
+- training-mode batch norms made by `functional.batch_normalization` over NHWC
+  inputs whose channel count is not a multiple of 4, where oneDNN's fused
+  kernel is 2-3x slower, are written out in a few ops (cpu_batch_norm.py).
 
-Both compute the same function with the same variables, to float32 rounding,
+All compute the same function with the same variables, to float32 rounding,
 so checkpoints and configs do not change. The executor turns them on for the
 CPU only: GPUs (cuDNN) and Ascend have their own kernels for this.
 """
@@ -28,7 +31,7 @@ _state = threading.local()
 
 
 def active():
-    """True inside `cpu_convolutions()` on this thread."""
+    """True inside `cpu_kernels()` on this thread."""
     return getattr(_state, "depth", 0) > 0
 
 
@@ -49,8 +52,20 @@ def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1
     return batch * height * width >= WINOGRAD_MIN_POSITIONS and channels >= WINOGRAD_MIN_CHANNELS
 
 
+def use_cpu_batch_norm(inputs, axis, training):
+    """Whether `functional.batch_normalization` should use cpu_batch_norm.py."""
+    if not active() or not training or axis not in (-1, 3):
+        return False
+    shape = inputs.get_shape()
+    if shape.ndims != 4 or not shape.is_fully_defined():
+        return False
+    if inputs.dtype.base_dtype.name != "float32":
+        return False
+    return shape.as_list()[-1] % 4 != 0
+
+
 @contextlib.contextmanager
-def cpu_convolutions(enabled=True):
+def cpu_kernels(enabled=True):
     """Within it, convolutions built use the CPU kernels above; False changes nothing."""
     if not enabled:
         yield

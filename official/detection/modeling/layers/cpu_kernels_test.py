@@ -5,7 +5,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from official.detection.configs import loader
-from official.detection.modeling.layers import cpu_convolutions, functional
+from official.detection.modeling.layers import cpu_kernels, functional
 from official.detection.testing import graph_building
 
 
@@ -25,17 +25,17 @@ from official.detection.testing import graph_building
 def test_which_convolutions_run_as_winograd(shape, kernel, strides, padding, expected):
     with tf.Graph().as_default():
         inputs = tf.placeholder(tf.float32, shape)
-        assert not cpu_convolutions.use_winograd(inputs, kernel, strides, padding, "channels_last")
-        with cpu_convolutions.cpu_convolutions():
-            got = cpu_convolutions.use_winograd(inputs, kernel, strides, padding, "channels_last")
-            assert cpu_convolutions.active()
-        assert not cpu_convolutions.active()
+        assert not cpu_kernels.use_winograd(inputs, kernel, strides, padding, "channels_last")
+        with cpu_kernels.cpu_kernels():
+            got = cpu_kernels.use_winograd(inputs, kernel, strides, padding, "channels_last")
+            assert cpu_kernels.active()
+        assert not cpu_kernels.active()
     assert got is expected
 
 
 def test_disabled_context_changes_nothing():
     with tf.Graph().as_default() as graph:
-        with cpu_convolutions.cpu_convolutions(enabled=False):
+        with cpu_kernels.cpu_kernels(enabled=False):
             functional.conv2d(tf.zeros([2, 16, 16, 128]), 8, 3, padding="same")
     assert "Conv2D" in {op.type for op in graph.get_operations()}
     assert graph._gradient_override_map == {}
@@ -46,7 +46,7 @@ def _train_values(params, cpu_kernels, initial=None):
     with tf.Graph().as_default() as graph:
         tf.set_random_seed(0)
         spec = graph_building.build_training_graph(
-            params, batch_size=2, image_size=(128, 128), cpu_convolutions=cpu_kernels
+            params, batch_size=2, image_size=(128, 128), cpu_kernels=cpu_kernels
         )
         variables = tf.trainable_variables()
         grads = tf.gradients(spec.loss, variables)
