@@ -53,9 +53,7 @@ def time_layer(shape, cores, repeats):
             tf.set_random_seed(0)
             inputs = tf.Variable(tf.random.normal([batch, height, width, channels]))
             with cpu_kernels.cpu_kernels(enabled):
-                winograd = cpu_kernels.use_winograd(
-                    inputs, (3, 3), (1, 1), "same", "channels_last"
-                )
+                winograd = cpu_kernels.use_winograd(inputs, (3, 3), (1, 1), "same", "channels_last")
                 outputs = functional.conv2d(inputs, filters, 3, padding="same", use_bias=False)
             kernel = tf.trainable_variables()[-1]
             weights = tf.constant(np.random.RandomState(0).randn(*outputs.shape).astype("f"))

@@ -20,7 +20,10 @@ def _both(shape, seed=0, epsilon=1e-3):
         x, g, b = tf.constant(inputs), tf.constant(gamma), tf.constant(beta)
         fused = tf.nn.fused_batch_norm(x, g, b, epsilon=epsilon, is_training=True)
         results = []
-        for outputs, mean, variance in (fused, cpu_batch_norm.batch_norm_training(x, g, b, epsilon)):
+        for outputs, mean, variance in (
+            fused,
+            cpu_batch_norm.batch_norm_training(x, g, b, epsilon),
+        ):
             loss = tf.reduce_sum(outputs * weights)
             results.append(sess.run([outputs, mean, variance] + tf.gradients(loss, [x, g, b])))
     return results
