@@ -17,9 +17,10 @@ class TrainProgressHook(tf.train.SessionRunHook):
     """Logs step, losses, learning rate, images/s and time left every N steps.
 
     Images/s counts `global_batch_size` images per step and leaves out the
-    first logging interval, which holds graph warm-up. `steps_per_run_unknown`:
-    a session run may do several steps (Ascend's iterations_per_loop), so the
-    global step is read after each run.
+    first logging interval, which holds graph warm-up. The global step is read
+    after each run: a session run may do several steps (Ascend's
+    iterations_per_loop), and a read fetched with the train op races with its
+    increment.
     """
 
     def __init__(
@@ -30,7 +31,6 @@ class TrainProgressHook(tf.train.SessionRunHook):
         total_steps,
         every_n_steps=10,
         log_fn=None,
-        steps_per_run_unknown=False,
     ):
         self._scalars = dict(scalars)
         self._batch_size = global_batch_size
@@ -42,21 +42,15 @@ class TrainProgressHook(tf.train.SessionRunHook):
         self._measured_steps = 0
         self._measured_seconds = 0.0
         self.images_per_second = None
-        self._steps_per_run_unknown = bool(steps_per_run_unknown)
 
     def begin(self):
         self._global_step = tf.train.get_global_step()
 
     def before_run(self, run_context):
-        return tf.train.SessionRunArgs({"step": self._global_step, "scalars": self._scalars})
+        return tf.train.SessionRunArgs({"scalars": self._scalars})
 
     def after_run(self, run_context, run_values):
-        # The global step fetched with the train op is the one before it ran. One
-        # session run is one step here, but iterations_per_loop steps on Ascend, so
-        # the step reached is read afterwards when it may differ.
-        step = int(run_values.results["step"]) + 1
-        if self._steps_per_run_unknown:
-            step = int(run_context.session.run(self._global_step))
+        step = int(run_context.session.run(self._global_step))
         now = time.time()
         if self._last_time is None:
             self._last_time, self._last_step = now, step

@@ -10,7 +10,8 @@ def _run(steps_per_run, runs, **kwargs):
     with tf.Graph().as_default():
         global_step = tf.train.get_or_create_global_step()
         loss = tf.cast(global_step, tf.float32) * 0.5
-        train_op = tf.assign_add(global_step, steps_per_run)
+        with tf.control_dependencies([loss]):  # the loss of the step's input state
+            train_op = tf.assign_add(global_step, steps_per_run)
         hook = hooks.TrainProgressHook(
             {"total_loss": loss, "learning_rate": tf.constant(0.25)},
             global_batch_size=4,
@@ -34,5 +35,5 @@ def test_logs_every_n_steps_with_losses_lr_rate_and_time_left():
 
 
 def test_several_steps_per_run_are_read_from_the_global_step():
-    logged, _ = _run(5, 4, every_n_steps=5, steps_per_run_unknown=True)
+    logged, _ = _run(5, 4, every_n_steps=5)
     assert [line.split(" | ")[0] for line in logged] == ["step 10/20", "step 15/20", "step 20/20"]

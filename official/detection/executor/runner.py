@@ -94,7 +94,6 @@ def build_executor(params, placement=None):
                 global_batch_size=batch_size,
                 total_steps=params.train.total_steps,
                 every_n_steps=_log_every_n_steps(params),
-                steps_per_run_unknown=placement.device == "npu",
             )
         ]
 
