@@ -8,4 +8,7 @@ source scripts/setup_env.sh
 
 ruff check .
 ruff format --check .
-python -m pytest -q "$@"
+# One worker per core, at most 4: most tests build graphs in Python (one core
+# each), and each worker holds its own TensorFlow (about 2 GB at the most).
+cores="$(nproc)"
+python -m pytest -q -n "$(( cores < 4 ? cores : 4 ))" "$@"
