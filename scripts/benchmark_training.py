@@ -369,8 +369,8 @@ def parse_args(argv):
     parser.add_argument(
         "--tf_kernels",
         action="store_true",
-        help="TensorFlow's own convolution kernels instead of the CPU ones that training "
-        "on a CPU uses (modeling/layers/cpu_kernels.py)",
+        help="TensorFlow's own convolution and batch-norm kernels instead of the CPU ones "
+        "that training on a CPU uses (modeling/layers/cpu_kernels.py)",
     )
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")

@@ -135,8 +135,8 @@ class BaseModel(abc.ABC):
           training_hooks_fn: `fn(dict of scalar tensors) -> list of hooks`.
           finite_check_on_host: check the loss in a Python callback (see
             `check_finite_loss`); False for graphs compiled for a device.
-          cpu_kernels: build convolutions with the CPU kernels of
-            layers/cpu_kernels.py (Winograd, GEMM filter gradients).
+          cpu_kernels: build convolutions and batch norms with the CPU kernels
+            of layers/cpu_kernels.py (Winograd, GEMM filter gradients, batch norm).
         """
         self._optimizer_fn = optimizer_fn
         self._learning_rate_fn = learning_rate_fn

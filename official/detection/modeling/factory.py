@@ -348,7 +348,7 @@ def build_model(
     (Ascend): every tensor shape known when it is built, so shape-changing savings
     such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
     the non-finite loss check is a graph assertion. `cpu_kernels` (for CPUs)
-    builds convolutions with the CPU kernels of layers/cpu_kernels.py.
+    builds convolutions and batch norms with the CPU kernels of layers/cpu_kernels.py.
     """
     builder = _lookup(MODELS, params.type, "model type")
     return builder(

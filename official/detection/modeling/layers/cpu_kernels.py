@@ -19,6 +19,8 @@ CPU only: GPUs (cuDNN) and Ascend have their own kernels for this.
 import contextlib
 import threading
 
+import tensorflow.compat.v1 as tf
+
 from official.detection.modeling.layers import conv_gradients
 
 # Below these sizes the Winograd transforms, which are separate element-wise
@@ -35,6 +37,12 @@ def active():
     return getattr(_state, "depth", 0) > 0
 
 
+def _static_float32_4d(inputs):
+    """The kernels here need float32 and every dimension known when the graph is built."""
+    shape = inputs.get_shape()
+    return shape.ndims == 4 and shape.is_fully_defined() and inputs.dtype.base_dtype == tf.float32
+
+
 def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1, 1)):
     """Whether `functional.conv2d` should compute this convolution as Winograd."""
     if not active():
@@ -43,12 +51,9 @@ def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1
         return False
     if padding.lower() != "same" or data_format != "channels_last":
         return False
-    shape = inputs.get_shape()
-    if shape.ndims != 4 or not shape.is_fully_defined():
+    if not _static_float32_4d(inputs):
         return False
-    batch, height, width, channels = shape.as_list()
-    if inputs.dtype.base_dtype.name != "float32":
-        return False
+    batch, height, width, channels = inputs.get_shape().as_list()
     return batch * height * width >= WINOGRAD_MIN_POSITIONS and channels >= WINOGRAD_MIN_CHANNELS
 
 
@@ -56,17 +61,13 @@ def use_cpu_batch_norm(inputs, axis, training):
     """Whether `functional.batch_normalization` should use cpu_batch_norm.py."""
     if not active() or not training or axis not in (-1, 3):
         return False
-    shape = inputs.get_shape()
-    if shape.ndims != 4 or not shape.is_fully_defined():
-        return False
-    if inputs.dtype.base_dtype.name != "float32":
-        return False
-    return shape.as_list()[-1] % 4 != 0
+    return _static_float32_4d(inputs) and inputs.get_shape().as_list()[-1] % 4 != 0
 
 
 @contextlib.contextmanager
 def cpu_kernels(enabled=True):
-    """Within it, convolutions built use the CPU kernels above; False changes nothing."""
+    """Within it, convolutions and batch norms built use the CPU kernels above;
+    False changes nothing."""
     if not enabled:
         yield
         return
