@@ -1,29 +1,82 @@
 #!/usr/bin/env bash
-# Creates .venv at the repository root (if missing) and installs requirements.txt
-# and this package (editable) into it. Sourced by demo.sh and test.sh; safe to
-# run again: it reinstalls only when requirements.txt or pyproject.toml changed.
+# Creates the virtual environment of a TensorFlow lane at the repository root (if
+# missing) and installs that lane's requirements and this package (editable) into it.
+# Sourced by demo.sh and test.sh; safe to run again: it reinstalls only when the
+# requirements file or pyproject.toml changed.
+#
+# Lanes (DETECTION_LANE, or --tf1 when this file is run directly):
+#   tf2 (default)  .venv      Python 3.11 (PYTHON, else python3), requirements.txt
+#   tf1            .venv-tf1  Python 3.7 (PYTHON, else python3.7 on the PATH, else
+#                             pyenv's newest 3.7), requirements-tf1.txt: TensorFlow 1.15,
+#                             the runtime of Ascend 910 images
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="${repo_root}/.venv"
-python_bin="${PYTHON:-python3}"
-
-if ! command -v "${python_bin}" >/dev/null 2>&1; then
-  echo "setup: '${python_bin}' not found; install Python 3.11 or set PYTHON=/path/to/python3" >&2
-  exit 1
+lane="${DETECTION_LANE:-tf2}"
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  for arg in "$@"; do
+    case "${arg}" in
+      --tf1) lane=tf1 ;;
+      --tf2) lane=tf2 ;;
+      *) echo "error: unknown argument '${arg}' (scripts/setup_env.sh); use --tf1 or --tf2" >&2; exit 1 ;;
+    esac
+  done
 fi
 
+# Prints the path of a Python 3.7 interpreter (python3.7 on the PATH, else the newest
+# 3.7 that pyenv installed), or nothing.
+find_python37() {
+  local candidate root
+  local -a candidates=(python3.7) roots=("${PYENV_ROOT:-${HOME}/.pyenv}")
+  if command -v pyenv >/dev/null 2>&1; then roots=("$(pyenv root)" "${roots[@]}"); fi
+  for root in "${roots[@]}"; do
+    while read -r candidate; do
+      candidates+=("${candidate}/bin/python3.7")
+    done < <(ls -d "${root}"/versions/3.7* 2>/dev/null | sort -rV)
+  done
+  for candidate in "${candidates[@]}"; do
+    if "${candidate}" -c 'import sys; assert sys.version_info[:2] == (3, 7); print(sys.executable)' 2>/dev/null; then
+      return
+    fi
+  done
+}
+
+case "${lane}" in
+  tf2)
+    venv="${repo_root}/.venv"
+    requirements="${repo_root}/requirements.txt"
+    python_bin="${PYTHON:-python3}"
+    if ! command -v "${python_bin}" >/dev/null 2>&1; then
+      echo "error: Python not found ('${python_bin}'); install Python 3.11 or set PYTHON=/path/to/python3.11" >&2
+      exit 1
+    fi
+    ;;
+  tf1)
+    venv="${repo_root}/.venv-tf1"
+    requirements="${repo_root}/requirements-tf1.txt"
+    python_bin="${PYTHON:-$(find_python37)}"
+    if [ -z "${python_bin}" ] || ! "${python_bin}" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 7))' >/dev/null 2>&1; then
+      echo "error: Python 3.7 not found (TensorFlow 1.15 lane, ${PYTHON:-python3.7 or pyenv}); install it (e.g. 'pyenv install 3.7' or your distribution's python3.7) or set PYTHON=/path/to/python3.7" >&2
+      exit 1
+    fi
+    ;;
+  *)
+    echo "error: unknown lane '${lane}' (DETECTION_LANE); use tf2 or tf1" >&2
+    exit 1
+    ;;
+esac
+
 if [ ! -x "${venv}/bin/python" ]; then
-  echo "setup: creating ${venv}"
+  echo "setup: creating ${venv} with $("${python_bin}" --version 2>&1) (${python_bin})"
   "${python_bin}" -m venv "${venv}"
 fi
 
 stamp="${venv}/.installed"
-wanted="$(cat "${repo_root}/requirements.txt" "${repo_root}/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+wanted="$(cat "${requirements}" "${repo_root}/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "${stamp}" ] || [ "$(cat "${stamp}")" != "${wanted}" ]; then
   echo "setup: installing requirements and the package into ${venv}"
   "${venv}/bin/python" -m pip install --quiet --upgrade pip
-  "${venv}/bin/python" -m pip install --quiet -r "${repo_root}/requirements.txt"
+  "${venv}/bin/python" -m pip install --quiet -r "${requirements}"
   "${venv}/bin/python" -m pip install --quiet --no-deps -e "${repo_root}"
   echo "${wanted}" > "${stamp}"
 fi

@@ -61,7 +61,8 @@ def check_finite_loss(loss, global_step, on_host=True):
             )
         return np.int32(0)
 
-    return tf.numpy_function(_check, [loss, global_step], tf.int32, stateful=True)
+    # Stateful (never folded or pruned) by default on TensorFlow 1.15 and 2.x alike.
+    return tf.numpy_function(_check, [loss, global_step], tf.int32)
 
 
 def select_trainable_variables(variables, frozen_variable_prefix):

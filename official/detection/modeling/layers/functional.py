@@ -267,12 +267,14 @@ def batch_normalization(
                 inputs, gamma, beta, epsilon
             )
         else:
+            # In training the batch statistics are used and the moving averages must
+            # not be passed (TensorFlow 1.15 refuses them there).
             outputs, batch_mean, batch_variance = tf.nn.fused_batch_norm(
                 inputs,
                 gamma,
                 beta,
-                mean=moving["moving_mean"],
-                variance=moving["moving_variance"],
+                mean=None if training else moving["moving_mean"],
+                variance=None if training else moving["moving_variance"],
                 epsilon=epsilon,
                 is_training=bool(training),
                 data_format=data_format,

@@ -19,8 +19,13 @@ def _plain(value):
     return type(value).__name__
 
 
-def record(what, /, **kwargs):
-    """Notes that `what` was constructed or called with `kwargs`; returns the entry."""
+def record(*what, **kwargs):
+    """Notes that `what` was constructed or called with `kwargs`; returns the entry.
+
+    `what` is positional only (so any keyword, even `what`, belongs to the call recorded);
+    written as `*what` because Python 3.7 has no `/` in signatures.
+    """
+    (what,) = what
     entry = {
         "name": what,
         "pid": os.getpid(),

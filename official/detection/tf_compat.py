@@ -1,0 +1,21 @@
+"""What differs between the two TensorFlow lines this code runs on, in one place.
+
+The model code is written once against `tensorflow.compat.v1` graph APIs and runs on
+TensorFlow 1.15 (Python 3.7; the runtime of Ascend 910 images, with `npu_bridge`) and
+on TensorFlow 2.15 (Python 3.11). Importing this module makes the two behave alike:
+
+- Static shapes: on 1.15, `tensor.shape[i]` is a `Dimension`, which is always truthy
+  and does not compare or divide like an int; on 2.x it is an int or None. The code
+  reads static shapes as ints, so 1.15 is switched to the 2.x behaviour
+  (`enable_v2_tensorshape`, a documented TensorFlow 1.15 switch).
+
+The packages whose modules read static shapes (`ops`, `dataloader`, `modeling`) import
+this module from their `__init__`, so any import path gets it.
+"""
+
+import tensorflow.compat.v1 as tf
+
+IS_TF1 = tf.__version__.startswith("1.")
+
+if IS_TF1:
+    tf.enable_v2_tensorshape()
