@@ -246,8 +246,8 @@ def run(args):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow.compat.v1 as tf
-    from tensorflow.python.util import _pywrap_util_port
 
+    from official.detection import tf_compat
     from official.detection.testing import shapes_records
 
     warnings.filterwarnings("ignore", message=".*is deprecated and will be removed")
@@ -267,7 +267,7 @@ def run(args):
     params = load_params(args, config_file, model, records)
 
     print(f"config: {config_file or 'defaults'} (type {params.type})")
-    print(describe_machine(args.cores, _pywrap_util_port.IsMklEnabled()))
+    print(describe_machine(args.cores, tf_compat.onednn_enabled()))
     print(
         f"setting: image_size={args.image_size} batch_size={args.batch_size} "
         f"intra_op_threads={args.cores} inter_op_threads={args.inter_op_threads or args.cores} "

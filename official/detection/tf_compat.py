@@ -19,3 +19,12 @@ IS_TF1 = tf.__version__.startswith("1.")
 
 if IS_TF1:
     tf.enable_v2_tensorshape()
+
+
+def onednn_enabled():
+    """Whether this TensorFlow runs oneDNN (MKL) kernels on the CPU."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # TensorFlow 1.15 keeps the query in its main extension.
+        from tensorflow.python import pywrap_tensorflow as _pywrap_util_port
+    return bool(_pywrap_util_port.IsMklEnabled())

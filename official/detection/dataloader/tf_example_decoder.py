@@ -36,7 +36,8 @@ def decode_png_masks(pngs, height, width, dtype=tf.float32):
         lambda: tf.zeros([0, height, width], tf.uint8),
     )
     if tf.as_dtype(dtype) == tf.float32:
-        masks = tf.cast(tf.minimum(masks, 1), tf.float32)
+        # Any non-zero value is on (TensorFlow 1.15 has no uint8 Minimum kernel).
+        masks = tf.cast(tf.not_equal(masks, 0), tf.float32)
     masks.set_shape([None, None, None])
     return masks
 

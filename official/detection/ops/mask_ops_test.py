@@ -41,7 +41,9 @@ def _targets(gt_masks, rois, gt_boxes, indices, size=TARGET):
 
 def _resize(image, size):
     """Half-pixel-centre bilinear resize of [H, W] to size x size (independent op)."""
-    return _run(tf.compat.v2.image.resize(image[None, ..., None], [size, size]))[0, ..., 0]
+    return _run(
+        tf.image.resize_bilinear(image[None, ..., None], [size, size], half_pixel_centers=True)
+    )[0, ..., 0]
 
 
 def _reference(crop, roi, gt_box, size):
