@@ -7,7 +7,8 @@
 #   5. evaluate it (COCO table; WORK_DIR/model/eval/metrics_<step>.json),
 #   6. draw its predictions on validation images into WORK_DIR/predictions.
 # Usage: bash scripts/demo.sh [--work_dir DIR] [--model retinanet|mask_rcnn|faster_rcnn]
-#                             [--num_train N] [--num_val M] [--params_override S]
+#                             [--num_train N] [--num_val M] [--params_override S] [--tf1]
+# --tf1 runs it on the TensorFlow 1.15 lane (.venv-tf1, Python 3.7).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 start_time=$(date +%s)
@@ -17,7 +18,7 @@ model="retinanet"
 num_train=600
 num_val=100
 extra_override=""
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --work_dir=*) work_dir="${1#*=}" ;;
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
     --num_train=*) num_train="${1#*=}" ;;
     --num_val=*) num_val="${1#*=}" ;;
     --params_override=*) extra_override="${1#*=}" ;;
+    --tf1) export DETECTION_LANE=tf1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 1 ;;
   esac
@@ -41,6 +43,7 @@ case "${model}" in
 esac
 
 cd "${repo_root}"
+set -- # setup_env.sh reads the lane from DETECTION_LANE, not from these arguments
 source scripts/setup_env.sh
 mkdir -p "${work_dir}"
 work_dir="$(cd "${work_dir}" && pwd)"
