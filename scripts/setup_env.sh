@@ -6,7 +6,7 @@
 #
 # Lanes (DETECTION_LANE, or --tf1 when this file is run directly):
 #   tf2 (default)  .venv      Python 3.11 (PYTHON, else python3), requirements.txt
-#   tf1            .venv-tf1  Python 3.7 (PYTHON, else python3.7 on the PATH, else
+#   tf1            .venv-tf1  Python 3.7 (PYTHON37, else python3.7 on the PATH, else
 #                             pyenv's newest 3.7), requirements-tf1.txt: TensorFlow 1.15,
 #                             the runtime of Ascend 910 images
 set -euo pipefail
@@ -41,25 +41,28 @@ find_python37() {
   done
 }
 
-case "${lane}" in
-  tf2)
-    venv="${repo_root}/.venv"
-    requirements="${repo_root}/requirements.txt"
+# Prints the interpreter that creates the lane's environment, or an error line and exits 1.
+lane_python() {
+  local python_bin
+  if [ "${lane}" = tf2 ]; then
     python_bin="${PYTHON:-python3}"
     if ! command -v "${python_bin}" >/dev/null 2>&1; then
-      echo "error: Python not found ('${python_bin}'); install Python 3.11 or set PYTHON=/path/to/python3.11" >&2
+      echo "error: Python not found (${python_bin}); install Python 3.11 or set PYTHON=/path/to/python3.11" >&2
       exit 1
     fi
-    ;;
-  tf1)
-    venv="${repo_root}/.venv-tf1"
-    requirements="${repo_root}/requirements-tf1.txt"
-    python_bin="${PYTHON:-$(find_python37)}"
+  else
+    python_bin="${PYTHON37:-$(find_python37)}"
     if [ -z "${python_bin}" ] || ! "${python_bin}" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 7))' >/dev/null 2>&1; then
-      echo "error: Python 3.7 not found (TensorFlow 1.15 lane, ${PYTHON:-python3.7 or pyenv}); install it (e.g. 'pyenv install 3.7' or your distribution's python3.7) or set PYTHON=/path/to/python3.7" >&2
+      echo "error: Python 3.7 not found (TensorFlow 1.15 lane: ${PYTHON37:-python3.7 on the PATH or in pyenv}); install it (e.g. 'pyenv install 3.7.16' or your distribution's python3.7) or set PYTHON37=/path/to/python3.7" >&2
       exit 1
     fi
-    ;;
+  fi
+  echo "${python_bin}"
+}
+
+case "${lane}" in
+  tf2) venv="${repo_root}/.venv" requirements="${repo_root}/requirements.txt" ;;
+  tf1) venv="${repo_root}/.venv-tf1" requirements="${repo_root}/requirements-tf1.txt" ;;
   *)
     echo "error: unknown lane '${lane}' (DETECTION_LANE); use tf2 or tf1" >&2
     exit 1
@@ -67,6 +70,7 @@ case "${lane}" in
 esac
 
 if [ ! -x "${venv}/bin/python" ]; then
+  python_bin="$(lane_python)"
   echo "setup: creating ${venv} with $("${python_bin}" --version 2>&1) (${python_bin})"
   "${python_bin}" -m venv "${venv}"
 fi
