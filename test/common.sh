@@ -5,7 +5,24 @@
 # A script calls `launch <full|performance> <1p|8p|multinodes> "$@"`.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-python3}"
+
+# The interpreter: PYTHON if set, else the repository's environment made by
+# scripts/setup_env.sh (.venv, or .venv-tf1 first with DETECTION_LANE=tf1), else python3
+# (as on Ascend images, whose system Python has TensorFlow 1.15 and npu_bridge).
+choose_python() {
+    local venv venvs=(.venv .venv-tf1)
+    [ "${DETECTION_LANE:-}" = tf1 ] && venvs=(.venv-tf1 .venv)
+    for venv in "${venvs[@]}"; do
+        if [ -x "${REPO_ROOT}/${venv}/bin/python" ]; then
+            echo "${REPO_ROOT}/${venv}/bin/python"
+            return
+        fi
+    done
+    echo python3
+}
+PYTHON_FROM="PYTHON"
+[ -n "${PYTHON:-}" ] || PYTHON_FROM="chosen: PYTHON not set"
+PYTHON="${PYTHON:-$(choose_python)}"
 CONFIG_DIRS="spinenet retinanet maskrcnn shapes"
 DEFAULT_NETWORK="faster_rcnn_r101_fpn_coco"
 
@@ -23,6 +40,8 @@ Trains a detector (${kind} run, ${layout}) with official/detection/main.py, logs
 <output_dir>/<device id>/train_<device id>.log and writes the summary file
 <output_dir>/<device id>/<CaseName>.log (CaseName = <Network>_bs<N>_<R>p_<acc|perf>).
 Ascend NPU when npu_bridge imports, else NVIDIA GPUs, else the CPU.
+Python: \$PYTHON, else the repository's .venv (or .venv-tf1; first with
+DETECTION_LANE=tf1) from scripts/setup_env.sh, else python3.
 
 Options (all --name=value):
   --data_path=DIR        required: DIR/train-*, DIR/val-* TFRecords and, optionally,
@@ -146,6 +165,26 @@ model_of() {
     echo "${type:-retinanet}"
 }
 
+# With --train_steps: when the config's train.iterations_per_loop does not divide it (an
+# Ascend session run covers that many steps, so they must tile the run), prints the
+# largest divisor not above it and says so; prints nothing when the config's fits.
+fitting_loop_steps() {
+    local configured
+    configured="$(cd "${REPO_ROOT}" && "${PYTHON}" -c '
+import sys
+from official.detection.configs import loader
+print(loader.load_config(sys.argv[1], sys.argv[2]).train.iterations_per_loop)' "${model}" "${config}")" ||
+        die "cannot read train.iterations_per_loop from ${config}"
+    local steps="${configured}"
+    while [ "${steps}" -gt 1 ] && [ $((train_steps % steps)) != 0 ]; do
+        steps=$((steps - 1))
+    done
+    if [ "${steps}" != "${configured}" ]; then
+        echo "note: train.iterations_per_loop=${steps}: the config's ${configured} does not divide --train_steps=${train_steps}" >&2
+        echo "${steps}"
+    fi
+}
+
 detect_device() {
     if [ "${device}" != "auto" ]; then
         echo "${device}"
@@ -190,6 +229,7 @@ build_python_args() {
     local override="train.train_file_pattern=${data_path}/train-*,eval.eval_file_pattern=${data_path}/val-*"
     override="${override},train.train_batch_size=${global_batch}"
     [ -z "${train_steps}" ] || override="${override},train.total_steps=${train_steps}"
+    [ -z "${loop_steps}" ] || override="${override},train.iterations_per_loop=${loop_steps}"
     [ -z "${ckpt_path}" ] || override="${override},train.checkpoint.path=${ckpt_path}"
     if [ -f "${data_path}/annotations/instances_val2017.json" ]; then
         override="${override},eval.val_json_file=${data_path}/annotations/instances_val2017.json"
@@ -300,6 +340,9 @@ launch() {
     start_time="$(date +%s)"
     case "${LAYOUT}" in 8p) num_devices=8 ;; *) num_devices=1 ;; esac
     parse_args "$@"
+    tf_version="$("${PYTHON}" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)" ||
+        die "TensorFlow is not importable by ${PYTHON} (${PYTHON_FROM}); run 'bash scripts/setup_env.sh' (or '--tf1') in ${REPO_ROOT}, or set PYTHON to an interpreter with TensorFlow"
+    echo "python: ${PYTHON} (${PYTHON_FROM}), TensorFlow ${tf_version}"
     [ "${KIND}" = performance ] && [ -z "${train_steps}" ] && train_steps=1000
     [ -d "${data_path}" ] || die "--data_path=${data_path} is not a directory"
     compgen -G "${data_path}/train-*" >/dev/null || die "--data_path=${data_path} holds no train-* TFRecord files"
@@ -313,6 +356,8 @@ launch() {
         config="$(network_config "${network_name}")" || exit 1
     fi
     model="$(model_of "${config}" "${network_name}")"
+    loop_steps=""
+    [ -z "${train_steps}" ] || loop_steps="$(fitting_loop_steps)" || exit 1
     device_kind="$(detect_device)"
     if [ "${device_kind}" != npu ]; then
         echo "note: --precision_mode=${precision_mode} is an Ascend setting; this ${device_kind} run uses $(precision_flag)"

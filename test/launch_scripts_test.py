@@ -3,6 +3,7 @@ training runs are in launch_runs_test.py."""
 
 import json
 import os
+import subprocess
 
 import pytest
 import yaml
@@ -247,3 +248,61 @@ def test_a_failed_training_exits_1_and_shows_the_log(data_path, tmp_path):
     assert f"error: training failed; last lines of {tmp_path}/0/train_0.log" in result.stderr
     assert "error: --device=gpu but TensorFlow sees no GPU" in result.stderr
     assert not [name for name in os.listdir(tmp_path / "0") if name.endswith("_acc.log")]
+
+
+@pytest.mark.parametrize("lane", ["tf2", "tf1"])
+def test_without_python_set_the_repository_environment_runs_from_test(data_path, lane):
+    """As a new user calls them: from test/, after scripts/setup_env.sh, PYTHON unset."""
+    order = [".venv", ".venv-tf1"] if lane == "tf2" else [".venv-tf1", ".venv"]
+    pythons = [os.path.join(REPO, venv, "bin", "python") for venv in order]
+    expected = next(p for p in pythons if os.access(p, os.X_OK))
+    env = {k: v for k, v in script_env(DETECTION_LANE=lane).items() if k != "PYTHON"}
+    result = subprocess.run(
+        ["bash", "train_performance_1p.sh", f"--data_path={data_path}", "--dry_run=True"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.join(REPO, "test"),
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"python: {expected} (chosen: PYTHON not set), TensorFlow " in result.stdout
+    ((_, flags),) = parse_dry_run(result.stdout)
+    command = next(line for line in result.stdout.splitlines() if "main.py" in line)
+    assert f" {expected} official/detection/main.py " in command
+    assert override_pairs(flags)["train.train_file_pattern"] == f"{data_path}/train-*"
+
+
+def test_a_python_without_tensorflow_is_named(data_path, tmp_path):
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")
+    python.chmod(0o755)
+    result = run_script(
+        "train_performance_1p.sh", f"--data_path={data_path}", env=script_env(PYTHON=str(python))
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: TensorFlow is not importable by {python} (PYTHON); run "
+        f"'bash scripts/setup_env.sh' (or '--tf1') in {REPO}, or set PYTHON to an "
+        "interpreter with TensorFlow"
+    )
+
+
+def test_train_steps_choose_a_loop_length_that_divides_them(data_path):
+    """shapes/retinanet_shapes.yaml has train.iterations_per_loop 500."""
+    args = ("--network=retinanet_shapes", "--device=npu")
+    result = run_script(
+        "train_performance_1p.sh", f"--data_path={data_path}", "--dry_run=True", "--train_steps=4",
+        *args,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: train.iterations_per_loop=4: the config's 500 does not divide --train_steps=4"
+        in result.stderr
+    )
+    ((_, flags),) = parse_dry_run(result.stdout)
+    assert override_pairs(flags)["train.iterations_per_loop"] == "4"
+    ((_, flags),) = _dry_run("train_performance_1p.sh", data_path, "--train_steps=750", *args)
+    assert override_pairs(flags)["train.iterations_per_loop"] == "375"
+    ((_, flags),) = _dry_run("train_performance_1p.sh", data_path, "--train_steps=1500", *args)
+    assert "train.iterations_per_loop" not in override_pairs(flags)
