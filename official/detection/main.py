@@ -112,20 +112,23 @@ def main(argv):
     except (UsageError, placement.DeviceError, loader.ConfigError) as exc:
         return _fail(exc)
     # TensorFlow loads only once the command line and the config are known good.
+    from official.detection import tf_compat
+    from official.detection.evaluation.coco_groundtruth import EvaluationInputError
     from official.detection.executor import runner
 
     try:
-        runner.run(
-            params,
-            model=FLAGS.model,
-            mode=FLAGS.mode,
-            eval_after_training=FLAGS.eval_after_training,
-            device=FLAGS.device,
-            precision=FLAGS.precision,
-            precision_mode=FLAGS.precision_mode,
-            num_devices=FLAGS.num_devices,
-        )
-    except (loader.ConfigError, runner.RunError) as exc:
+        with tf_compat.quiet_deprecations():
+            runner.run(
+                params,
+                model=FLAGS.model,
+                mode=FLAGS.mode,
+                eval_after_training=FLAGS.eval_after_training,
+                device=FLAGS.device,
+                precision=FLAGS.precision,
+                precision_mode=FLAGS.precision_mode,
+                num_devices=FLAGS.num_devices,
+            )
+    except (loader.ConfigError, runner.RunError, EvaluationInputError) as exc:
         return _fail(exc)
     return 0
 

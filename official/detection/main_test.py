@@ -74,6 +74,7 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_detections(records, 
     assert result.returncode == 0, result.stderr[-4000:]
     log = result.stderr
     assert "step 4/4" in log and "images/s" in log and "time left" in log
+    assert "is deprecated" not in log and "Instructions for updating" not in log
     assert os.path.exists(os.path.join(model_dir, "model.ckpt-4.index"))
     params = yaml.safe_load(open(os.path.join(model_dir, "params.yaml")))
     assert params["train"]["total_steps"] == 4 and params["model_dir"] == model_dir
@@ -172,3 +173,25 @@ def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model):
     assert set(again) == expected
     for name in ("AP", "mask_AP") if model == "mask_rcnn" else ("AP",):
         assert again[name] == pytest.approx(metrics[name], abs=1e-6)
+
+
+def test_a_missing_annotation_file_is_one_error_line_before_training(records, tmp_path):
+    model_dir = tmp_path / "model"
+    missing = tmp_path / "no_such.json"
+    override = (
+        f"train.train_file_pattern={records['train_file_pattern']},"
+        f"eval.eval_file_pattern={records['eval_file_pattern']},"
+        f"eval.val_json_file={missing},train.total_steps=2"
+    )
+    result = _run_main(
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={SHAPES_CONFIG}",
+        f"--params_override={override}",
+        "--eval_after_training=True",
+    )
+    assert result.returncode == 1
+    assert f"error: eval.val_json_file: '{missing}' does not exist; give the COCO" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not glob.glob(str(model_dir / "model.ckpt-*"))

@@ -28,3 +28,16 @@ def onednn_enabled():
     except ImportError:  # TensorFlow 1.15 keeps the query in its main extension.
         from tensorflow.python import pywrap_tensorflow as _pywrap_util_port
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def quiet_deprecations():
+    """A context in which TensorFlow does not log its API deprecation notices.
+
+    The Estimator and `tf.compat.v1` APIs this code is built on log dozens of them
+    ("RunConfig.__init__ ... is deprecated", "Use tf.keras instead") before the first
+    useful line of a run; they are notices about TensorFlow's roadmap, not warnings
+    about the run. Same switch on 1.15 and 2.x.
+    """
+    from tensorflow.python.util import deprecation
+
+    return deprecation.silence()
