@@ -3,10 +3,12 @@
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+import tensorflow.compat.v1 as tf
 import yaml
 
 from official.detection.testing import shapes_records
@@ -195,3 +197,34 @@ def test_a_missing_annotation_file_is_one_error_line_before_training(records, tm
     assert f"error: eval.val_json_file: '{missing}' does not exist; give the COCO" in result.stderr
     assert "Traceback" not in result.stderr
     assert not glob.glob(str(model_dir / "model.ckpt-*"))
+
+
+def test_a_truncated_training_shard_is_named_and_checkpoints_stay(records, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shards = sorted(glob.glob(records["train_file_pattern"]))
+    for shard in shards:
+        shutil.copy(shard, data)
+    broken = data / os.path.basename(shards[-1])
+    broken.write_bytes(broken.read_bytes()[: os.path.getsize(broken) // 2])
+    model_dir = tmp_path / "model"
+    override = (
+        f"train.train_file_pattern={data}/train-*,"
+        f"eval.eval_file_pattern={records['eval_file_pattern']},"
+        "train.total_steps=12,train.train_batch_size=2"
+    )
+    result = _run_main(
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={SHAPES_CONFIG}",
+        f"--params_override={override}",
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("error: broken TFRecord file: the record at byte ")
+    assert f"({broken}, matched by train.train_file_pattern); write this shard again" in lines[0]
+    assert "Traceback" not in result.stderr
+    reader = tf.train.load_checkpoint(str(model_dir))
+    assert reader.get_tensor("global_step") == 0

@@ -9,7 +9,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.configs import loader
 from official.detection.dataloader import factory as dataloader_factory
-from official.detection.dataloader import input_reader, mode_keys
+from official.detection.dataloader import input_reader, mode_keys, record_check
 from official.detection.evaluation import factory as evaluation_factory
 from official.detection.executor import (
     detection_executor,
@@ -228,3 +228,35 @@ def run(
         placement_lib.DeviceError,
     ) as exc:
         raise RunError(str(exc)) from exc
+    except tf.errors.DataLossError as exc:
+        message = broken_record_message(params, mode, str(exc))
+        if message is None:
+            raise
+        raise RunError(message) from exc
+
+
+def broken_record_message(params, mode, error_text):
+    """The error line for a TensorFlow record-reader failure, naming the broken file.
+
+    Returns None when `error_text` is not a record-reader error (a corrupt checkpoint,
+    say). The files are checked only now, after the failure.
+    """
+    offset = record_check.record_error_offset(error_text)
+    if offset is None:
+        return None
+    keys = [] if mode == "eval" else [("train.train_file_pattern", params.train.train_file_pattern)]
+    keys.append(("eval.eval_file_pattern", params.eval.eval_file_pattern))
+    for key, pattern in keys:
+        found = record_check.find_broken_record(pattern, offset) if pattern else None
+        if found:
+            path, what = found
+            return (
+                f"broken TFRecord file: {what} ({path}, matched by {key}); write this shard "
+                "again with scripts/create_coco_tf_record.py or leave it out of the pattern, "
+                "then run the same command to resume from the last checkpoint"
+            )
+    return (
+        f"broken TFRecord: {error_text.splitlines()[0]} "
+        f"({' or '.join(key for key, _ in keys)}); write the files again with "
+        "scripts/create_coco_tf_record.py"
+    )
