@@ -1,6 +1,6 @@
 r"""Converts a COCO-format dataset into sharded TFRecord files of `tf.train.Example`s.
 
-One record per image, in the tensorflow/tpu schema (FACTS §1.2), so the records work
+One record per image, in the tensorflow/tpu detection schema, so the records work
 with either code base's decoder. Example:
 
   python scripts/create_coco_tf_record.py \

@@ -1,7 +1,8 @@
 """Converts one COCO image and its annotations into a serialized `tf.train.Example`.
 
-The record follows the ancestor's schema (FACTS §1.2, built by `tf_example_builder`), with
-these rules of our own:
+The record follows the tensorflow/tpu detection schema (its
+`dataloader/tf_example_decoder.py`; built by `tf_example_builder`), with these rules
+of our own:
   - Images: the file's bytes are stored unchanged when they are a JPEG in RGB or
     grayscale (both decode to 3 channels with `tf.io.decode_image(channels=3)`).
     Anything else (PNG, GIF, BMP, CMYK/YCCK JPEG, palette or RGBA images) is re-encoded

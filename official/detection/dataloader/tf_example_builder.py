@@ -1,4 +1,5 @@
-"""Builds detection `tf.train.Example`s in the schema `TfExampleDecoder` reads (FACTS §1.2).
+"""Builds detection `tf.train.Example`s in the schema `TfExampleDecoder` reads (the tensorflow/tpu
+detection schema).
 
 The inverse of the decoder, in NumPy: tests, fixtures and the input-pipeline benchmark
 use it to write small TFRecords without a COCO download.

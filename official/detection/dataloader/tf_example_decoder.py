@@ -1,6 +1,7 @@
 """Decodes one serialized detection `tf.train.Example` into tensors.
 
-The record schema is the ancestor's (FACTS §1.2): JPEG or PNG bytes in `image/encoded`,
+The record schema is that of the tensorflow/tpu detection code
+(`dataloader/tf_example_decoder.py` there): JPEG or PNG bytes in `image/encoded`,
 boxes as four float lists normalised to [0, 1], sparse COCO class ids, and optionally
 one full-image PNG mask per object. Records written by the ancestor's converter and by
 ours decode the same way.

@@ -321,10 +321,10 @@ class COCOEvaluator:
         """COCO metrics of everything added since the last reset; then resets.
 
         Returns:
-          {name: float} with the names of FACTS §1.4: AP, AP50, AP75, APs, APm, APl,
-          ARmax1, ARmax10, ARmax100, ARs, ARm, ARl (and mask_* with masks). Values are
-          pycocotools' (-1 where a metric has no ground truth, e.g. APs without small
-          objects).
+          {name: float} with the tensorflow/tpu detection metric names: AP, AP50,
+          AP75, APs, APm, APl, ARmax1, ARmax10, ARmax100, ARs, ARm, ARl (and mask_*
+          with masks). Values are pycocotools' (-1 where a metric has no ground truth,
+          e.g. APs without small objects).
         """
         if not self._image_ids:
             raise RuntimeError(

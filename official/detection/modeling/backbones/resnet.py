@@ -4,7 +4,7 @@ Variables live under `resnet{depth}/` with auto-generated names
 (`conv2d[_N]/kernel`, `batch_normalization[_N]/...`) in the ancestor's
 creation order: the 7x7 stem conv and its batch norm, then block by block
 (projection shortcut first). ImageNet checkpoints of the same layout load with
-the prefix `resnet{depth}/` (see FACTS §1.3).
+the prefix `resnet{depth}/`, as in tensorflow/tpu detection checkpoints.
 """
 
 import tensorflow.compat.v1 as tf

@@ -51,7 +51,8 @@ Scaling = collections.namedtuple(
     "Scaling", ["endpoints_num_filters", "filter_size_scale", "resample_alpha", "block_repeats"]
 )
 
-# model_id -> scaling of the SpineNet-49 topology (FACTS §2).
+# model_id -> scaling of the SpineNet-49 topology (SpineNet paper,
+# Du et al. 2020; tensorflow/tpu `modeling/architecture/spinenet.py`).
 SCALING_MAP = {
     "49S": Scaling(128, 0.65, 0.5, 1),
     "49": Scaling(256, 1.0, 0.5, 1),
