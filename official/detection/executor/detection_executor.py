@@ -47,6 +47,7 @@ class DetectionExecutor:
         params=None,
         estimator_fn=None,
         multi_worker=False,
+        eval_progress_secs=30.0,
     ):
         """
         Args:
@@ -62,6 +63,8 @@ class DetectionExecutor:
           multi_worker: the run config holds a MultiWorkerMirroredStrategy over a
             TF_CONFIG cluster; training then goes through the distribute
             coordinator of `tf.estimator.train_and_evaluate`.
+          eval_progress_secs: an evaluation logs its progress (images, images/s, time
+            left) when this many seconds passed since its start or last progress line.
         """
         self._run_config = run_config
         estimator_fn = estimator_fn or _default_estimator
@@ -69,6 +72,7 @@ class DetectionExecutor:
         self._evaluator_fn = evaluator_fn
         self._eval_batches = eval_batches
         self._multi_worker = multi_worker
+        self._eval_progress_secs = eval_progress_secs
 
     @property
     def model_dir(self):
@@ -120,11 +124,20 @@ class DetectionExecutor:
         predictions = self._estimator.predict(
             input_fn=input_fn, checkpoint_path=checkpoint_path, yield_single_examples=False
         )
+        last_progress = start
         for index, batch in enumerate(predictions):
             if self._eval_batches is not None and index >= self._eval_batches:
                 break
             evaluator.update(batch)
             num_images += len(batch["source_id"])
+            now = time.time()
+            if now - last_progress >= self._eval_progress_secs:
+                last_progress = now
+                tf.logging.info(
+                    hooks_lib.eval_progress_text(
+                        num_images, index + 1, self._eval_batches, now - start
+                    )
+                )
         predict_seconds = time.time() - start
         metrics = evaluator.evaluate()
         eval_dir = os.path.join(self.model_dir, "eval")

@@ -1,4 +1,4 @@
-"""Training hooks: progress logging and the non-finite loss guard."""
+"""Progress logging (training hook, evaluation line) and the non-finite loss guard."""
 
 import math
 import time
@@ -11,6 +11,20 @@ def _format_seconds(seconds):
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def eval_progress_text(num_images, num_batches, total_batches, seconds):
+    """One evaluation progress line: images done, images/s and, with a known batch
+    count, the total and the time left."""
+    rate = num_images / max(seconds, 1e-9)
+    if total_batches:
+        total_images = int(round(num_images / num_batches * total_batches))
+        left = (total_batches - num_batches) * seconds / num_batches
+        return (
+            f"evaluating: {num_images}/{total_images} images | {rate:.2f} images/s | "
+            f"time left {_format_seconds(left)}"
+        )
+    return f"evaluating: {num_images} images | {rate:.2f} images/s"
 
 
 class TrainProgressHook(tf.train.SessionRunHook):

@@ -37,3 +37,12 @@ def test_logs_every_n_steps_with_losses_lr_rate_and_time_left():
 def test_several_steps_per_run_are_read_from_the_global_step():
     logged, _ = _run(5, 4, every_n_steps=5)
     assert [line.split(" | ")[0] for line in logged] == ["step 10/20", "step 15/20", "step 20/20"]
+
+
+def test_eval_progress_text_counts_images_rate_and_time_left():
+    # 3 of 10 batches of 8 images in 12 s: 2 images/s, 7 batches x 4 s left.
+    assert hooks.eval_progress_text(24, 3, 10, 12.0) == (
+        "evaluating: 24/80 images | 2.00 images/s | time left 0:00:28"
+    )
+    # Until the input ends (no batch count): no total, no time left.
+    assert hooks.eval_progress_text(24, 3, None, 12.0) == "evaluating: 24 images | 2.00 images/s"

@@ -1,0 +1,63 @@
+"""DetectionExecutor.evaluate with a stand-in Estimator: what it logs and writes."""
+
+import json
+import os
+
+import numpy as np
+
+from official.detection.executor import detection_executor
+
+
+class _Estimator:
+    def __init__(self, model_dir, batches):
+        self.model_dir = model_dir
+        self._batches = batches
+
+    def latest_checkpoint(self):
+        return os.path.join(self.model_dir, "model.ckpt-7")
+
+    def predict(self, input_fn, checkpoint_path, yield_single_examples):
+        for index in range(self._batches):
+            yield {"source_id": np.arange(4) + 4 * index}
+
+
+class _Evaluator:
+    summary_text = "summary"
+
+    def __init__(self):
+        self.images = 0
+
+    def update(self, batch):
+        self.images += len(batch["source_id"])
+
+    def evaluate(self):
+        return {"AP": self.images / 100.0}
+
+    def write_outputs(self, eval_dir, step):
+        with open(os.path.join(eval_dir, f"metrics_{step}.json"), "w") as stream:
+            json.dump(self.evaluate(), stream)
+
+
+def test_evaluation_logs_progress_and_stops_after_its_batches(tmp_path, monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        detection_executor.tf.logging, "info", lambda text, *args: logged.append(text % args)
+    )
+    executor = detection_executor.DetectionExecutor(
+        None,
+        run_config=None,
+        evaluator_fn=_Evaluator,
+        eval_batches=3,
+        estimator_fn=lambda model_fn, config, params: _Estimator(str(tmp_path), batches=5),
+        eval_progress_secs=0.0,
+    )
+    step, metrics = executor.evaluate(input_fn=None)
+    assert (step, metrics) == (7, {"AP": 0.12})
+    progress = [line for line in logged if line.startswith("evaluating: ")]
+    assert [line.split(" |")[0] for line in progress] == [
+        "evaluating: 4/12 images",
+        "evaluating: 8/12 images",
+        "evaluating: 12/12 images",
+    ]
+    assert progress[-1].endswith("time left 0:00:00")
+    assert json.load(open(tmp_path / "eval" / "metrics_7.json")) == {"AP": 0.12}
