@@ -19,6 +19,7 @@ executor/devices.py and the launch scripts in test/.
 """
 
 import sys
+import traceback
 
 from absl import app, flags, logging
 
@@ -40,6 +41,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_boolean(
     "eval_after_training", False, "In --mode=train, evaluate the final checkpoint."
+)
+flags.DEFINE_boolean(
+    "verbose",
+    False,
+    "On a failure, print the full Python traceback as well as the one error line (it is "
+    "always logged at debug level: --verbosity=1).",
 )
 flags.DEFINE_boolean(
     "use_tpu", False, "Accepted for command-line compatibility; only False is supported."
@@ -102,6 +109,20 @@ def check_flags(argv):
 
 def main(argv):
     try:
+        return _run(argv)
+    except Exception as exc:  # The last resort: one line, not a traceback.
+        # (Errors a user can cause are caught where they arise, with advice.)
+        from official.detection.executor.runner import error_headline
+
+        return _fail(
+            f"{type(exc).__name__}: {error_headline(str(exc))} (unexpected failure); run "
+            "again with --verbose for the traceback, and report it with the command and "
+            "params.yaml if the message does not say what to change"
+        )
+
+
+def _run(argv):
+    try:
         check_flags(argv)
         params = loader.load_config(
             FLAGS.model,
@@ -134,6 +155,15 @@ def main(argv):
 
 
 def _fail(exc):
+    """Prints one error line for `exc` (an exception or a message) and returns exit code 1.
+
+    The traceback of the exception being handled goes to the log at debug level, and to
+    the terminal with --verbose.
+    """
+    details = traceback.format_exc()
+    logging.debug("%s", details)
+    if FLAGS.verbose:
+        print(details, file=sys.stderr, end="")
     logging.error("%s", exc)
     print(f"error: {exc}", file=sys.stderr)
     return 1

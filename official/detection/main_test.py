@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 import yaml
 
+from official.detection.dataloader import tf_example_builder
 from official.detection.testing import shapes_records
 
 MAIN = os.path.join(os.path.dirname(__file__), "main.py")
@@ -228,3 +230,43 @@ def test_a_truncated_training_shard_is_named_and_checkpoints_stay(records, tmp_p
     assert "Traceback" not in result.stderr
     reader = tf.train.load_checkpoint(str(model_dir))
     assert reader.get_tensor("global_step") == 0
+
+
+def test_an_image_that_does_not_decode_is_one_line_or_a_traceback_with_verbose(tmp_path):
+    good = tf_example_builder.encode_image(np.full((64, 64, 3), 128, np.uint8))
+    examples = [
+        tf_example_builder.build_example(
+            good if i != 2 else good[:200] + b"garbage" * 10,
+            64,
+            64,
+            [[0.1, 0.1, 0.5, 0.5]],
+            [1],
+            source_id=str(100 + i),
+        )
+        for i in range(4)
+    ]
+    records = tmp_path / "train-00000-of-00001.tfrecord"
+    tf_example_builder.write_tfrecord(str(records), examples)
+    args = [
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--config_file={SHAPES_CONFIG}",
+        f"--params_override=train.train_file_pattern={records},train.total_steps=6,"
+        "train.train_batch_size=2",
+    ]
+    result = _run_main(*args)
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: an image in the TFRecords does not decode: ")
+    assert "Invalid JPEG data" in error
+    assert error.endswith(
+        "(train.train_file_pattern or eval.eval_file_pattern); write the records again with "
+        "scripts/create_coco_tf_record.py, which checks every image (--skip_bad_images "
+        "leaves bad ones out)"
+    )
+    assert "Traceback" not in result.stderr
+    verbose = _run_main(*args, "--verbose")
+    assert verbose.returncode == 1
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == error

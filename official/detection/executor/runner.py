@@ -233,6 +233,33 @@ def run(
         if message is None:
             raise
         raise RunError(message) from exc
+    except tf.errors.InvalidArgumentError as exc:
+        if not any(op in str(exc) for op in ("DecodeJpeg", "DecodePng", "DecodeImage")):
+            raise
+        keys = "eval.eval_file_pattern" if mode == "eval" else "train.train_file_pattern"
+        raise RunError(
+            f"an image in the TFRecords does not decode: {error_headline(exc.message)} "
+            f"({keys}{'' if mode == 'eval' else ' or eval.eval_file_pattern'}); write the "
+            "records again with scripts/create_coco_tf_record.py, which checks every image "
+            "(--skip_bad_images leaves bad ones out)"
+        ) from exc
+
+
+def error_headline(message):
+    """The line of an error message that says what went wrong.
+
+    TensorFlow's op errors put it before their `[[node ...]]` lines, after a "Graph
+    execution error:" line on 2.x.
+    """
+    lines = [line.strip() for line in message.strip().splitlines()]
+    nodes = [i for i, line in enumerate(lines) if line.startswith("[[")]
+    meaningful = [
+        line for line in lines[: nodes[0] if nodes else None]
+        if line and line != "Graph execution error:"
+    ]  # fmt: skip
+    if not meaningful:
+        return lines[0] if lines else ""
+    return meaningful[-1] if nodes else meaningful[0]
 
 
 def broken_record_message(params, mode, error_text):

@@ -25,3 +25,21 @@ def test_cpu_kernels_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels)
     runner.build_executor(params, placement)
     assert built["cpu_kernels"] is cpu_kernels
     assert built["compiled_device"] is False
+
+
+@pytest.mark.parametrize(
+    "message, headline",
+    [
+        (
+            "Graph execution error:\n\njpeg::Uncompress failed. Invalid JPEG data.\n"
+            "\t [[{{node DecodeJpeg}}]]\n\t [[IteratorGetNext]]",
+            "jpeg::Uncompress failed. Invalid JPEG data.",
+        ),
+        ("Invalid JPEG data, data size 270\n\t [[node DecodeJpeg (defined at x.py:1) ]]",
+         "Invalid JPEG data, data size 270"),
+        ("no nodes here\nsecond line", "no nodes here"),
+        ("", ""),
+    ],
+)  # fmt: skip
+def test_error_headline(message, headline):
+    assert runner.error_headline(message) == headline
