@@ -3,9 +3,12 @@
 import glob
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from official.detection.testing import shapes_records
 
 MAIN = os.path.join(os.path.dirname(__file__), "main.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+TINY_CONFIG = os.path.join(os.path.dirname(__file__), "testing", "retinanet_tiny.yaml")
 SHAPES_CONFIG = os.path.join(
     os.path.dirname(__file__), "configs", "shapes", "retinanet_shapes.yaml"
 )
@@ -270,3 +274,45 @@ def test_an_image_that_does_not_decode_is_one_line_or_a_traceback_with_verbose(t
     assert verbose.returncode == 1
     assert "Traceback (most recent call last)" in verbose.stderr
     assert verbose.stderr.strip().splitlines()[-1] == error
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    """SIGKILL after the first checkpoint; the same command finishes the run."""
+    records = shapes_records.write_shapes_records(
+        str(tmp_path / "shapes"), num_train=8, num_val=2, image_size=64
+    )
+    model_dir = tmp_path / "model"
+    command = [
+        sys.executable,
+        MAIN,
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={TINY_CONFIG}",
+        f"--params_override=train.train_file_pattern={records['train_file_pattern']},"
+        "train.total_steps=300,train.iterations_per_loop=10",
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    log_path = tmp_path / "first.log"
+    with open(log_path, "w") as log:
+        first = subprocess.Popen(command, cwd=REPO, env=env, stderr=log)
+        deadline = time.time() + 300
+        while not glob.glob(str(model_dir / "model.ckpt-1[0-9]*.index")):
+            assert first.poll() is None, log_path.read_text()[-3000:]
+            assert time.time() < deadline
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    first_log = log_path.read_text()
+    assert first.returncode == -signal.SIGKILL and "step 300/300" not in first_log
+    resumed_from = tf.train.latest_checkpoint(str(model_dir))
+    step = int(resumed_from.rsplit("-", 1)[1])
+    assert 10 <= step < 300
+
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"Restoring parameters from {resumed_from}" in second.stderr
+    logged = [int(s) for s in re.findall(r"step (\d+)/300", second.stderr)]
+    assert logged[0] > step and logged[-1] == 300, logged
+    assert logged == sorted(logged)
+    assert tf.train.load_checkpoint(str(model_dir)).get_tensor("global_step") == 300
