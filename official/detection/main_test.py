@@ -316,3 +316,44 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert logged[0] > step and logged[-1] == 300, logged
     assert logged == sorted(logged)
     assert tf.train.load_checkpoint(str(model_dir)).get_tensor("global_step") == 300
+
+
+def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path):
+    records = shapes_records.write_shapes_records(
+        str(tmp_path / "shapes"), num_train=4, num_val=2, image_size=64
+    )
+    model_dir = tmp_path / "model"
+    args = [
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={TINY_CONFIG}",
+        f"--params_override=train.train_file_pattern={records['train_file_pattern']},"
+        "train.total_steps=4,train.iterations_per_loop=2",
+    ]
+    assert _run_main(*args).returncode == 0
+    data = model_dir / "model.ckpt-4.data-00000-of-00001"
+    corrupt = bytearray(data.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    data.write_bytes(bytes(corrupt))
+    args[-1] = args[-1].replace("total_steps=4", "total_steps=6")
+    result = _run_main(*args)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: corrupt checkpoint: ")
+    assert "Checksum does not match" in error
+    checkpoint_file = model_dir / "checkpoint"
+    assert error.endswith(
+        f"({model_dir}/model.ckpt-4, model_dir); remove model.ckpt-4.*, set "
+        f'model_checkpoint_path in {checkpoint_file} to "model.ckpt-2", then run the same '
+        "command to resume from model.ckpt-2"
+    )
+    # Following the advice resumes from step 2.
+    for path in glob.glob(str(model_dir / "model.ckpt-4.*")):
+        os.remove(path)
+    state = checkpoint_file.read_text().replace('"model.ckpt-4"', '"model.ckpt-2"', 1)
+    checkpoint_file.write_text(state)
+    result = _run_main(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Restoring parameters from {model_dir}/model.ckpt-2" in result.stderr

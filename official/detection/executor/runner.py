@@ -5,6 +5,9 @@ This is an edge module: it reads the config and hands explicit values to the
 components.
 """
 
+import os
+import re
+
 import tensorflow.compat.v1 as tf
 
 from official.detection.configs import loader
@@ -230,6 +233,7 @@ def run(
         raise RunError(str(exc)) from exc
     except tf.errors.DataLossError as exc:
         message = broken_record_message(params, mode, str(exc))
+        message = message or corrupt_checkpoint_message(params, str(exc))
         if message is None:
             raise
         raise RunError(message) from exc
@@ -260,6 +264,49 @@ def error_headline(message):
     if not meaningful:
         return lines[0] if lines else ""
     return meaningful[-1] if nodes else meaningful[0]
+
+
+def corrupt_checkpoint_message(params, error_text):
+    """The error line for a checkpoint whose data fails its checksum, or None.
+
+    For a checkpoint of model_dir it names the newest earlier one to resume from: its
+    'checkpoint' file must name it, since a run whose latest checkpoint has no files
+    starts again from step 0.
+    """
+    match = re.search(r"TensorBundle at (\S+?) shard", error_text)
+    if match:
+        prefix = match.group(1)
+    elif "Checksum does not match" in error_text:
+        # TensorFlow 1.15 does not name the file: it is the checkpoint being restored.
+        prefix = tf.train.latest_checkpoint(params.model_dir) or params.train.checkpoint.path
+        if not prefix:
+            return None
+    else:
+        return None
+    headline = error_headline(error_text)
+    if os.path.dirname(os.path.abspath(prefix)) != os.path.abspath(params.model_dir):
+        return (
+            f"corrupt checkpoint: {headline} ({prefix}, train.checkpoint.path); give "
+            "train.checkpoint.path an intact copy of it"
+        )
+    state = tf.train.get_checkpoint_state(params.model_dir)
+    earlier = [
+        path
+        for path in (state.all_model_checkpoint_paths if state else [])
+        if os.path.basename(path) != os.path.basename(prefix)
+    ]
+    if not earlier:
+        return (
+            f"corrupt checkpoint: {headline} ({prefix}, model_dir); it is the only one: "
+            "remove model_dir's checkpoint files to train from the start"
+        )
+    previous = os.path.basename(earlier[-1])
+    return (
+        f"corrupt checkpoint: {headline} ({prefix}, model_dir); remove "
+        f"{os.path.basename(prefix)}.*, set model_checkpoint_path in "
+        f'{os.path.join(params.model_dir, "checkpoint")} to "{previous}", then run the '
+        f"same command to resume from {previous}"
+    )
 
 
 def broken_record_message(params, mode, error_text):
