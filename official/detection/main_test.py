@@ -357,3 +357,42 @@ def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path):
     result = _run_main(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Restoring parameters from {model_dir}/model.ckpt-2" in result.stderr
+
+
+def test_a_model_dir_of_another_model_is_refused_before_training(tmp_path):
+    records = shapes_records.write_shapes_records(
+        str(tmp_path / "shapes"), num_train=4, num_val=2, image_size=64
+    )
+    model_dir = tmp_path / "model"
+    override = f"train.train_file_pattern={records['train_file_pattern']},train.total_steps=2"
+    common = [f"--model_dir={model_dir}", f"--params_override={override}", "--mode=train"]
+    result = _run_main("--model=retinanet", f"--config_file={TINY_CONFIG}", *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    params_yaml = (model_dir / "params.yaml").read_text()
+
+    other = _run_main("--model=mask_rcnn", f"--config_file={MASK_RCNN_SHAPES_CONFIG}", *common)
+    assert other.returncode == 1
+    assert "Traceback" not in other.stderr
+    assert (
+        other.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: model_dir holds a checkpoint of another model: type is 'retinanet' there and "
+            f"'mask_rcnn' in this run ({model_dir / 'params.yaml'}; "
+        )
+    )
+    assert (model_dir / "params.yaml").read_text() == params_yaml
+
+    # Without the params.yaml, restoring finds the first variable the checkpoint lacks.
+    (model_dir / "params.yaml").unlink()
+    common[1] = common[1].replace("total_steps=2", "total_steps=4")
+    other = _run_main("--model=mask_rcnn", f"--config_file={MASK_RCNN_SHAPES_CONFIG}", *common)
+    assert other.returncode == 1
+    assert "Traceback" not in other.stderr
+    error = other.stderr.strip().splitlines()[-1]
+    assert error.startswith(
+        "error: the checkpoint in model_dir does not fit this model: it has no variable "
+    )
+    assert error.endswith(
+        f"({model_dir}); give a new --model_dir, or run with the config that wrote it"
+    )

@@ -9,6 +9,7 @@ import os
 import re
 
 import tensorflow.compat.v1 as tf
+import yaml
 
 from official.detection.configs import loader
 from official.detection.dataloader import factory as dataloader_factory
@@ -188,6 +189,7 @@ def run(
         eval_kwargs = {"eval_batch_mode": "pad"} if placement.device == "npu" else {}
         if mode == "train":
             if placement.is_chief:
+                check_model_dir(params)
                 loader.write_config(params, params.model_dir)
             executor.train(
                 build_device_train_input_fn(params, placement),
@@ -207,6 +209,7 @@ def run(
             return result[1] if result else None
         if mode == "train_and_eval":
             if placement.is_chief:
+                check_model_dir(params)
                 loader.write_config(params, params.model_dir)
             train_input_fn = build_device_train_input_fn(params, placement)
             eval_input_fn = build_eval_input_fn(params, **eval_kwargs)
@@ -237,6 +240,15 @@ def run(
         if message is None:
             raise
         raise RunError(message) from exc
+    except tf.errors.NotFoundError as exc:
+        match = re.search(r"Key (\S+) not found in checkpoint", str(exc))
+        if match is None:
+            raise
+        raise RunError(
+            f"the checkpoint in model_dir does not fit this model: it has no variable "
+            f"{match.group(1)} ({params.model_dir}); give a new --model_dir, or run with the "
+            "config that wrote it"
+        ) from exc
     except tf.errors.InvalidArgumentError as exc:
         if not any(op in str(exc) for op in ("DecodeJpeg", "DecodePng", "DecodeImage")):
             raise
@@ -264,6 +276,64 @@ def error_headline(message):
     if not meaningful:
         return lines[0] if lines else ""
     return meaningful[-1] if nodes else meaningful[0]
+
+
+# The config keys that decide a checkpoint's variables (names and shapes). Sections
+# ending in "_head" count whole.
+_ARCHITECTURE_KEYS = (
+    "type",
+    "architecture.backbone",
+    "architecture.multilevel_features",
+    "architecture.min_level",
+    "architecture.max_level",
+    "architecture.num_classes",
+    "architecture.include_mask",
+    "architecture.mask_target_size",
+    "anchor.num_scales",
+    "anchor.aspect_ratios",
+)
+
+
+def _architecture(config):
+    """{dotted key: value} of what shapes the variables, from a config as a dict."""
+    values = {}
+    for key in _ARCHITECTURE_KEYS:
+        node = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        values[key] = node
+    architecture = config.get("architecture") or {}
+    for section in (architecture.get("backbone"), architecture.get("multilevel_features")):
+        for name, value in sorted((config.get(section) or {}).items()):
+            values[f"{section}.{name}"] = value
+    for section in sorted(config):
+        if section.endswith("_head"):
+            for name, value in sorted((config[section] or {}).items()):
+                values[f"{section}.{name}"] = value
+    return values
+
+
+def check_model_dir(params):
+    """Raises RunError when model_dir holds a checkpoint of another model or architecture.
+
+    Compares the architecture keys of this run with those of the params.yaml that the
+    run which wrote the checkpoint left, before anything in model_dir is written.
+    """
+    model_dir = params.model_dir
+    path = os.path.join(model_dir, loader.PARAMS_FILE)
+    if tf.train.latest_checkpoint(model_dir) is None or not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as stream:
+        previous = _architecture(yaml.safe_load(stream) or {})
+    current = _architecture(params.as_dict())
+    changed = [key for key in current if previous.get(key) != current[key]]
+    if changed:
+        key = changed[0]
+        raise RunError(
+            f"model_dir holds a checkpoint of another model: {key} is {previous.get(key)!r} "
+            f"there and {current[key]!r} in this run ({path}; {len(changed)} architecture "
+            "key(s) differ); give a new --model_dir, or run with the config that wrote it"
+        )
 
 
 def corrupt_checkpoint_message(params, error_text):
