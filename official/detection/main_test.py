@@ -396,3 +396,42 @@ def test_a_model_dir_of_another_model_is_refused_before_training(tmp_path):
     assert error.endswith(
         f"({model_dir}); give a new --model_dir, or run with the config that wrote it"
     )
+
+
+def test_a_warm_start_checkpoint_that_does_not_fit_is_named_with_counts(tmp_path):
+    records = shapes_records.write_shapes_records(
+        str(tmp_path / "shapes"), num_train=4, num_val=2, image_size=64
+    )
+    source = tmp_path / "source"
+    base = f"train.train_file_pattern={records['train_file_pattern']},train.total_steps=1"
+    common = ["--model=retinanet", "--mode=train", f"--config_file={TINY_CONFIG}"]
+    result = _run_main(*common, f"--model_dir={source}", f"--params_override={base}")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    # Another number of classes: the class outputs have another shape and stay unloaded.
+    fits = _run_main(
+        *common,
+        f"--model_dir={tmp_path / 'other_classes'}",
+        f"--params_override={base},architecture.num_classes=5,train.checkpoint.path={source}",
+    )
+    assert fits.returncode == 0, fits.stderr[-3000:]
+    assert re.search(
+        r"Warm start from \S+model.ckpt-1: loaded \d+ variables, skipped 2 \(2 shape differs "
+        r"\(first: retinanet/class_net/class-predict/kernel: model \[3, 3, 16, 5\] vs "
+        r"checkpoint \[3, 3, 16, 10\]\)\)",
+        fits.stderr,
+    ), fits.stderr[-3000:]
+
+    none = _run_main(
+        *common,
+        f"--model_dir={tmp_path / 'nothing'}",
+        f"--params_override={base},train.checkpoint.path={source},"
+        "train.checkpoint.prefix=resnet50/",
+    )
+    assert none.returncode == 1
+    assert "Traceback" not in none.stderr
+    error = none.stderr.strip().splitlines()[-1]
+    assert error.startswith(
+        f"error: warm start would load no variable of the model from '{source}/model.ckpt-1': "
+    )
+    assert "(train.checkpoint.path, train.checkpoint.prefix='resnet50/'); check" in error

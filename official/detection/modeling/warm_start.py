@@ -79,6 +79,23 @@ def build_assignment_map(variables, checkpoint_shapes, *, prefix="", skip_variab
     return assignment_map, skipped
 
 
+def summarize_skipped(skipped):
+    """'N missing from the checkpoint (first: name), ...' for a skipped list, by reason."""
+    if not skipped:
+        return "none skipped"
+    groups = {}
+    for name, reason in skipped:
+        kind = reason.split(":", 1)[0]
+        groups.setdefault(kind, []).append((name, reason))
+    parts = []
+    for kind, entries in groups.items():
+        name, reason = entries[0]
+        detail = reason.split(":", 1)[1].strip() if ":" in reason else ""
+        first = f"{name}: {detail}" if detail else name
+        parts.append(f"{len(entries)} {kind} (first: {first})")
+    return ", ".join(parts)
+
+
 def warm_start(path, *, prefix="", skip_variables_regex="", variables=None):
     """Overrides the initialisers of matching variables with checkpoint values.
 
@@ -105,17 +122,19 @@ def warm_start(path, *, prefix="", skip_variables_regex="", variables=None):
         sample = sorted(checkpoint_shapes)[:5]
         considered = [v.op.name for v in variables if v.op.name.startswith(prefix)][:5]
         raise WarmStartError(
-            f"warm start from {ckpt!r} with train.checkpoint.prefix={prefix!r} would load no "
-            f"variable: checkpoint holds e.g. {sample}, the model has e.g. {considered}. "
-            "Check train.checkpoint.prefix (the model scope to strip, e.g. 'resnet50/') "
-            "and train.checkpoint.skip_variables_regex."
+            f"warm start would load no variable of the model from {ckpt!r}: "
+            f"{summarize_skipped(skipped)}; the checkpoint holds e.g. {sample}, the model has "
+            f"e.g. {considered} (train.checkpoint.path, train.checkpoint.prefix={prefix!r}); "
+            "check train.checkpoint.prefix (the model scope to strip, e.g. 'resnet50/') "
+            "and train.checkpoint.skip_variables_regex"
         )
     tf.train.init_from_checkpoint(ckpt, assignment_map)
     tf.logging.info(
-        "Warm start from %s: loaded %d variables, skipped %d",
+        "Warm start from %s: loaded %d variables, skipped %d (%s)",
         ckpt,
         len(assignment_map),
         len(skipped),
+        summarize_skipped(skipped),
     )
     for name, reason in skipped:
         tf.logging.info("  not loaded: %s (%s)", name, reason)

@@ -76,3 +76,18 @@ def test_loading_nothing_is_an_error(tmp_path):
             tf.get_variable("conv2d/kernel", [2])
         with pytest.raises(warm_start.WarmStartError, match="would load no variable.*prefix"):
             warm_start.warm_start(ckpt, prefix="resnet101/")
+
+
+def test_skipped_variables_are_summarised_by_reason_with_the_first_of_each():
+    skipped = [
+        ("head/bias", warm_start.SKIP_MISSING),
+        ("head/kernel", warm_start.SKIP_MISSING),
+        ("cls/kernel", f"{warm_start.SKIP_SHAPE}: model [3, 3, 8, 90] vs checkpoint [3, 3, 8, 9]"),
+        ("resnet/beta", warm_start.SKIP_BY_REGEX),
+    ]
+    assert warm_start.summarize_skipped(skipped) == (
+        "2 not in checkpoint (first: head/bias), "
+        "1 shape differs (first: cls/kernel: model [3, 3, 8, 90] vs checkpoint [3, 3, 8, 9]), "
+        "1 matches skip_variables_regex (first: resnet/beta)"
+    )
+    assert warm_start.summarize_skipped([]) == "none skipped"
