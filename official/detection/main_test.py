@@ -297,7 +297,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     with open(log_path, "w") as log:
         first = subprocess.Popen(command, cwd=REPO, env=env, stderr=log)
         deadline = time.time() + 300
-        while not glob.glob(str(model_dir / "model.ckpt-1[0-9]*.index")):
+        # The 'checkpoint' file names a checkpoint once its files are complete.
+        while (tf.train.latest_checkpoint(str(model_dir)) or "-0").endswith("-0"):
             assert first.poll() is None, log_path.read_text()[-3000:]
             assert time.time() < deadline
             time.sleep(0.02)
