@@ -292,6 +292,14 @@ _ARCHITECTURE_KEYS = (
     "anchor.num_scales",
     "anchor.aspect_ratios",
 )
+# Keys of those sections that change how a run computes, not which variables it has.
+_RUNTIME_KEYS = {
+    "init_drop_connect_rate",
+    "use_native_resize_op",
+    "cast_to_float32",
+    "only_foreground_rois",
+    "activation",
+}
 
 
 def _architecture(config):
@@ -303,12 +311,11 @@ def _architecture(config):
             node = node.get(part) if isinstance(node, dict) else None
         values[key] = node
     architecture = config.get("architecture") or {}
-    for section in (architecture.get("backbone"), architecture.get("multilevel_features")):
+    sections = [architecture.get("backbone"), architecture.get("multilevel_features")]
+    sections += [section for section in sorted(config) if section.endswith("_head")]
+    for section in sections:
         for name, value in sorted((config.get(section) or {}).items()):
-            values[f"{section}.{name}"] = value
-    for section in sorted(config):
-        if section.endswith("_head"):
-            for name, value in sorted((config[section] or {}).items()):
+            if name not in _RUNTIME_KEYS:
                 values[f"{section}.{name}"] = value
     return values
 

@@ -43,3 +43,18 @@ def test_cpu_kernels_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels)
 )  # fmt: skip
 def test_error_headline(message, headline):
     assert runner.error_headline(message) == headline
+
+
+def test_model_dir_check_ignores_keys_that_do_not_change_variables(tmp_path):
+    def params(override=None):
+        return loader.load_config(
+            "mask_rcnn", params_override=override, forced={"model_dir": str(tmp_path)}
+        )
+
+    loader.write_config(params(), str(tmp_path))
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-5"\n')
+    (tmp_path / "model.ckpt-5.index").write_bytes(b"")
+    runner.check_model_dir(params("mrcnn_head.only_foreground_rois=false"))
+    runner.check_model_dir(params("train.total_steps=7,postprocess.max_total_size=9"))
+    with pytest.raises(runner.RunError, match=r"mrcnn_head.num_convs is 4 there and 2 in this"):
+        runner.check_model_dir(params("mrcnn_head.num_convs=2"))
