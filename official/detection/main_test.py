@@ -38,6 +38,18 @@ def _run_main(*args, timeout=900):
     )
 
 
+def _train_retinanet(model_dir, override, *extra, config=SHAPES_CONFIG):
+    """main.py --mode=train of a RetinaNet config with these overrides."""
+    return _run_main(
+        "--model=retinanet",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--config_file={config}",
+        f"--params_override={override}",
+        *extra,
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -71,14 +83,7 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_detections(records, 
         "train.total_steps=4,train.iterations_per_loop=2,train.train_batch_size=2,"
         "train.learning_rate.warmup_steps=2,eval.eval_batch_size=2"
     )
-    result = _run_main(
-        "--model=retinanet",
-        "--mode=train",
-        f"--model_dir={model_dir}",
-        f"--config_file={SHAPES_CONFIG}",
-        f"--params_override={override}",
-        "--eval_after_training=True",
-    )
+    result = _train_retinanet(model_dir, override, "--eval_after_training=True")
     assert result.returncode == 0, result.stderr[-4000:]
     log = result.stderr
     assert "step 4/4" in log and "images/s" in log and "time left" in log
@@ -191,14 +196,7 @@ def test_a_missing_annotation_file_is_one_error_line_before_training(records, tm
         f"eval.eval_file_pattern={records['eval_file_pattern']},"
         f"eval.val_json_file={missing},train.total_steps=2"
     )
-    result = _run_main(
-        "--model=retinanet",
-        "--mode=train",
-        f"--model_dir={model_dir}",
-        f"--config_file={SHAPES_CONFIG}",
-        f"--params_override={override}",
-        "--eval_after_training=True",
-    )
+    result = _train_retinanet(model_dir, override, "--eval_after_training=True")
     assert result.returncode == 1
     assert f"error: eval.val_json_file: '{missing}' does not exist; give the COCO" in result.stderr
     assert "Traceback" not in result.stderr
@@ -219,13 +217,7 @@ def test_a_truncated_training_shard_is_named_and_checkpoints_stay(records, tmp_p
         f"eval.eval_file_pattern={records['eval_file_pattern']},"
         "train.total_steps=12,train.train_batch_size=2"
     )
-    result = _run_main(
-        "--model=retinanet",
-        "--mode=train",
-        f"--model_dir={model_dir}",
-        f"--config_file={SHAPES_CONFIG}",
-        f"--params_override={override}",
-    )
+    result = _train_retinanet(model_dir, override)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, result.stderr[-3000:]
