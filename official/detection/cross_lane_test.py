@@ -52,8 +52,9 @@ def test_checkpoint_restores_on_the_other_lane_with_the_same_detections(tmp_path
         f"eval.val_json_file={records['val_json_file']},"
         "train.total_steps=3,train.iterations_per_loop=3,train.train_batch_size=2,"
         "train.learning_rate.warmup_steps=1,eval.eval_batch_size=2,"
-        # Low enough that three steps from scratch give detections on either lane.
-        "postprocess.score_threshold=0.01"
+        # Seeded, and a threshold low enough that three steps from scratch give detections.
+        # (Unseeded, a 1.15 run once gave none above 0.01.)
+        "postprocess.score_threshold=0.01,train.seed=1"
     )
     common = ["--model=mask_rcnn", f"--config_file={CONFIG}", f"--params_override={override}"]
     here = str(tmp_path / "here")
@@ -70,7 +71,7 @@ def test_checkpoint_restores_on_the_other_lane_with_the_same_detections(tmp_path
 
     ours = _by_key(json.load(open(os.path.join(here, "eval", "detections_3.json"))))
     theirs = _by_key(json.load(open(os.path.join(there, "eval", "detections_3.json"))))
-    assert len(ours) > 0
+    assert len(ours) >= 10, len(ours)
     assert [(d["image_id"], d["category_id"]) for d in ours] == [
         (d["image_id"], d["category_id"]) for d in theirs
     ]
