@@ -25,6 +25,7 @@ from absl import app, flags, logging
 
 from official.detection.configs import loader
 from official.detection.executor import placement
+from official.detection.executor.failures import error_headline
 
 MODELS = ("retinanet", "mask_rcnn", "faster_rcnn")
 MODES = ("train", "eval", "train_and_eval")
@@ -112,8 +113,6 @@ def main(argv):
         return _run(argv)
     except Exception as exc:  # The last resort: one line, not a traceback.
         # (Errors a user can cause are caught where they arise, with advice.)
-        from official.detection.executor.runner import error_headline
-
         return _fail(
             f"{type(exc).__name__}: {error_headline(str(exc))} (unexpected failure); run "
             "again with --verbose for the traceback, and report it with the command and "

@@ -428,3 +428,26 @@ def test_a_warm_start_checkpoint_that_does_not_fit_is_named_with_counts(tmp_path
         f"error: warm start would load no variable of the model from '{source}/model.ckpt-1': "
     )
     assert "(train.checkpoint.path, train.checkpoint.prefix='resnet50/'); check" in error
+
+
+def test_a_tensorflow_that_does_not_import_is_one_error_line(tmp_path):
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("libtensorflow_framework.so.1: no")\n')
+    result = subprocess.run(
+        [sys.executable, MAIN, "--model=retinanet", f"--model_dir={tmp_path / 'model'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: ImportError: libtensorflow_framework.so.1: no (unexpected failure); run again"
+        )
+    )

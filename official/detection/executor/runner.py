@@ -23,6 +23,7 @@ from official.detection.executor import (
     train_summary_hook,
 )
 from official.detection.executor import placement as placement_lib
+from official.detection.executor.failures import error_headline
 from official.detection.modeling import factory as modeling_factory
 from official.detection.modeling import warm_start
 
@@ -259,23 +260,6 @@ def run(
             "records again with scripts/create_coco_tf_record.py, which checks every image "
             "(--skip_bad_images leaves bad ones out)"
         ) from exc
-
-
-def error_headline(message):
-    """The line of an error message that says what went wrong.
-
-    TensorFlow's op errors put it before their `[[node ...]]` lines, after a "Graph
-    execution error:" line on 2.x.
-    """
-    lines = [line.strip() for line in message.strip().splitlines()]
-    nodes = [i for i, line in enumerate(lines) if line.startswith("[[")]
-    meaningful = [
-        line for line in lines[: nodes[0] if nodes else None]
-        if line and line != "Graph execution error:"
-    ]  # fmt: skip
-    if not meaningful:
-        return lines[0] if lines else ""
-    return meaningful[-1] if nodes else meaningful[0]
 
 
 # The config keys that decide a checkpoint's variables (names and shapes). Sections
