@@ -9,27 +9,19 @@ This lane trains a Mask R-CNN for three steps and evaluates it; the other lane's
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from official.detection.testing import lanes, shapes_records
+from official.detection.testing import lanes, script_runs, shapes_records
 
 MAIN = os.path.join(os.path.dirname(__file__), "main.py")
 CONFIG = os.path.join(os.path.dirname(__file__), "configs", "shapes", "mask_rcnn_shapes.yaml")
 
 
 def _run_main(python, *args):
-    return subprocess.run(
-        [python, MAIN, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=lanes.REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
+    return script_runs.run_python_script(MAIN, *args, timeout=600, python=python)
 
 
 def _by_key(detections):

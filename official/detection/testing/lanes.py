@@ -9,6 +9,7 @@ import os
 import pytest
 
 from official.detection import tf_compat
+from official.detection.testing import launch_scripts
 
 
 def skip_on_tf1(reason):
@@ -16,7 +17,6 @@ def skip_on_tf1(reason):
     return pytest.mark.skipif(tf_compat.IS_TF1, reason=f"TensorFlow 1.15: {reason}")
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 VENVS = {"tf2": ".venv", "tf1": ".venv-tf1"}
 
 
@@ -28,5 +28,5 @@ def other_lane():
 def other_lane_python():
     """The other lane's Python (in its virtual environment at the repository root), or
     None when that lane is not set up."""
-    path = os.path.join(REPO, VENVS[other_lane()], "bin", "python")
+    path = os.path.join(launch_scripts.REPO, VENVS[other_lane()], "bin", "python")
     return path if os.access(path, os.X_OK) else None

@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 
-def run_python_script(script, *args, timeout):
-    """`python script args...` with TensorFlow's C++ logging quiet.
+def run_python_script(script, *args, timeout, python=sys.executable):
+    """`python script args...` with TensorFlow's C++ logging quiet (`python`: this
+    process's interpreter unless given, e.g. the other TensorFlow lane's).
 
     Returns the CompletedProcess with text stdout and stderr.
     """
     return subprocess.run(
-        [sys.executable, script, *args],
+        [python, script, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
