@@ -228,11 +228,19 @@ def test_a_truncated_training_shard_is_named_and_checkpoints_stay(records, tmp_p
     assert reader.get_tensor("global_step") == 0
 
 
-def test_an_image_that_does_not_decode_is_one_line_or_a_traceback_with_verbose(tmp_path):
+@pytest.mark.parametrize(
+    "bad, fault",
+    [
+        (lambda good: good[:200] + b"garbage" * 10, "broken JPEG data ("),
+        (lambda good: b"hello" * 20, "not a JPEG, PNG, GIF or BMP image ("),
+    ],
+    ids=["truncated_jpeg", "not_an_image"],
+)
+def test_an_image_that_does_not_decode_names_its_source_id(tmp_path, bad, fault):
     good = tf_example_builder.encode_image(np.full((64, 64, 3), 128, np.uint8))
     examples = [
         tf_example_builder.build_example(
-            good if i != 2 else good[:200] + b"garbage" * 10,
+            good if i != 2 else bad(good),
             64,
             64,
             [[0.1, 0.1, 0.5, 0.5]],
@@ -254,12 +262,11 @@ def test_an_image_that_does_not_decode_is_one_line_or_a_traceback_with_verbose(t
     result = _run_main(*args)
     assert result.returncode == 1
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: an image in the TFRecords does not decode: ")
-    assert "Invalid JPEG data" in error
+    assert error.startswith(f"error: the image of source_id '102' does not decode: {fault}")
     assert error.endswith(
-        "(train.train_file_pattern or eval.eval_file_pattern); write the records again with "
-        "scripts/create_coco_tf_record.py, which checks every image (--skip_bad_images "
-        "leaves bad ones out)"
+        f"(record 2 of {records}, matched by train.train_file_pattern); write the records "
+        "again with scripts/create_coco_tf_record.py, which checks every image "
+        "(--skip_bad_images leaves bad ones out)"
     )
     assert "Traceback" not in result.stderr
     verbose = _run_main(*args, "--verbose")

@@ -1,4 +1,5 @@
-"""Finds the TFRecord file behind a "truncated record" or "corrupted record" error.
+"""Finds the TFRecord file behind a "truncated record" or "corrupted record" error, and
+the record behind an image that does not decode.
 
 TensorFlow's record reader names the byte offset of a bad record but not its file. After
 such a failure, `find_broken_record` walks the framing of the files a pattern matches,
@@ -10,12 +11,20 @@ record there.
 
 TFRecord framing, per record: uint64 length (little-endian), uint32 masked CRC-32C of
 those 8 bytes, `length` bytes of data, uint32 masked CRC-32C of the data.
+
+TensorFlow's image decoders name neither the record nor its `source_id` either. After
+such a failure, `find_undecodable_image` reads the records of the matched files and
+decodes their images with Pillow until one fails, looking first at those the error
+points to (the byte count it names, or images of no known format).
 """
 
+import io
 import re
 import struct
+import time
 
 import tensorflow.compat.v1 as tf
+from PIL import Image
 
 # "truncated record at 529925" / "corrupted record at 12" in TensorFlow's reader errors.
 _RECORD_ERROR = re.compile(r"(truncated|corrupted) record at (\d+)")
@@ -91,6 +100,14 @@ def _data_fault(stream, size, offset):
     return None
 
 
+def _matched_paths(file_pattern):
+    paths = []
+    for pattern in str(file_pattern).split(","):
+        if pattern.strip():
+            paths.extend(sorted(tf.io.gfile.glob(pattern.strip())))
+    return paths
+
+
 def find_broken_record(file_pattern, offset=None):
     """(path, what is wrong) of the first broken TFRecord file matched, or None.
 
@@ -99,10 +116,7 @@ def find_broken_record(file_pattern, offset=None):
       offset: the byte offset the reader error named; used only when every file's
         framing holds, to check the data checksum of the record there.
     """
-    paths = []
-    for pattern in str(file_pattern).split(","):
-        if pattern.strip():
-            paths.extend(sorted(tf.io.gfile.glob(pattern.strip())))
+    paths = _matched_paths(file_pattern)
     for path in paths:
         with tf.io.gfile.GFile(path, "rb") as stream:
             fault = _framing_fault(stream, stream.size())
@@ -115,4 +129,85 @@ def find_broken_record(file_pattern, offset=None):
             fault = _data_fault(stream, stream.size(), offset)
         if fault:
             return path, fault
+    return None
+
+
+# Signatures of the formats TensorFlow's `decode_image` reads.
+_IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
+# "data size 270" (JPEG, TensorFlow 1.15) / "Invalid PNG data, size 60".
+_DECODE_SIZE = re.compile(r"(?:data size|data, size) (\d+)")
+_NO_FORMAT = ("Unknown image file format", "Unable to decode bytes", "Input is empty")
+
+
+def image_decode_error(message):
+    """Whether a TensorFlow error message comes from decoding an image."""
+    if any(text in message for text in _NO_FORMAT):
+        return True
+    return bool(re.search(r"Invalid (JPEG|PNG|GIF|BMP) data|jpeg::Uncompress", message))
+
+
+def _records(path):
+    """Yields the data of each record of a TFRecord file, up to the first broken frame."""
+    with tf.io.gfile.GFile(path, "rb") as stream:
+        while True:
+            header = stream.read(_HEADER)
+            if len(header) < _HEADER:
+                return
+            (length,) = struct.unpack("<Q", header[:8])
+            data = stream.read(length)
+            if len(data) < length or len(stream.read(_FOOTER)) < _FOOTER:
+                return
+            yield data
+
+
+def _image_fault(encoded):
+    """Why Pillow cannot decode `encoded` (bytes), or None when it can."""
+    kind = next((k for s, k in _IMAGE_SIGNATURES.items() if encoded.startswith(s)), None)
+    if kind is None:
+        return "not a JPEG, PNG, GIF or BMP image" if encoded else "the image is empty"
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        detail = re.sub(r" <_io\.BytesIO object at \w+>", "", str(exc)) or type(exc).__name__
+        return f"broken {kind} data ({detail}, {len(encoded)} bytes)"
+    return None
+
+
+def find_undecodable_image(file_pattern, message, time_limit_secs=120.0):
+    """(path, record index, source_id, what is wrong) of an image that does not decode.
+
+    Args:
+      file_pattern: a glob or comma-separated globs, as in the config's file patterns.
+      message: the TensorFlow error text; a byte count or "unknown format" in it narrows
+        which images are decoded.
+      time_limit_secs: give up (and return None) after this long.
+
+    Returns None when no image in the files fails, or when the time runs out.
+    """
+    size = _DECODE_SIZE.search(message)
+    size = int(size.group(1)) if size else None
+    no_format = any(text in message for text in _NO_FORMAT)
+    deadline = time.monotonic() + time_limit_secs
+    for path in _matched_paths(file_pattern):
+        for index, data in enumerate(_records(path)):
+            if time.monotonic() > deadline:
+                return None
+            features = tf.train.Example.FromString(data).features.feature
+            encoded = b"".join(features["image/encoded"].bytes_list.value[:1])
+            if size is not None and len(encoded) != size:
+                continue
+            if no_format and encoded.startswith(tuple(_IMAGE_SIGNATURES)):
+                continue
+            fault = _image_fault(encoded)
+            if fault:
+                source_id = b"".join(features["image/source_id"].bytes_list.value[:1])
+                return path, index, source_id.decode("utf-8", "replace"), fault
     return None

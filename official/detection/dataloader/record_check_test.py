@@ -1,11 +1,14 @@
 """record_check: finding the broken file behind a TFRecord reader error."""
 
+import io
 import struct
 
+import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+from PIL import Image
 
-from official.detection.dataloader import record_check
+from official.detection.dataloader import record_check, tf_example_builder
 
 
 def _write(path, payloads):
@@ -88,3 +91,56 @@ def test_tensorflows_reader_fails_where_the_check_says(shards, tmp_path):
     assert offset == 332
     path, what = record_check.find_broken_record(str(tmp_path / "train-*"), offset)
     assert path == str(shards[1]) and "record at byte 332" in what
+
+
+def _example(encoded, source_id):
+    return tf_example_builder.build_example(
+        encoded, 8, 8, [[0.1, 0.1, 0.5, 0.5]], [1], source_id=source_id
+    ).SerializeToString()
+
+
+@pytest.fixture
+def image_records(tmp_path):
+    """Two shards; the second holds a truncated PNG (source_id "b1") after a good one."""
+    png = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(png, format="PNG")
+    png = png.getvalue()
+    jpeg = tf_example_builder.encode_image(np.full((8, 8, 3), 200, np.uint8))
+    first = _write(tmp_path / "a.tfrecord", [_example(jpeg, "a0"), _example(png, "a1")])
+    second = _write(tmp_path / "b.tfrecord", [_example(jpeg, "b0"), _example(png[:40], "b1")])
+    return first, second
+
+
+def test_image_decode_errors_are_told_from_other_errors():
+    assert record_check.image_decode_error("Invalid PNG data, size 40")
+    assert record_check.image_decode_error("jpeg::Uncompress failed. Invalid JPEG data or crop")
+    assert record_check.image_decode_error("Unknown image file format. One of JPEG, PNG")
+    assert record_check.image_decode_error("assertion failed: [Unable to decode bytes as JPEG")
+    assert not record_check.image_decode_error("Incompatible shapes: [2,3] vs. [2,4]")
+
+
+def test_the_undecodable_image_is_found_by_the_size_the_error_names(image_records, tmp_path):
+    found = record_check.find_undecodable_image(
+        str(tmp_path / "*.tfrecord"), "Invalid PNG data, size 40"
+    )
+    path, index, source_id, fault = found
+    assert (path, index, source_id) == (str(image_records[1]), 1, "b1")
+    assert fault == "broken PNG data (cannot identify image file, 40 bytes)"
+    # A size no image has: nothing to blame.
+    assert record_check.find_undecodable_image(str(tmp_path / "*"), "data size 41") is None
+
+
+def test_without_a_size_every_image_is_decoded_until_one_fails(image_records, tmp_path):
+    found = record_check.find_undecodable_image(
+        f"{image_records[0]},{image_records[1]}", "Invalid JPEG data or crop window."
+    )
+    assert found[:3] == (str(image_records[1]), 1, "b1")
+    assert record_check.find_undecodable_image(str(image_records[0]), "Invalid JPEG") is None
+    assert record_check.find_undecodable_image(str(tmp_path / "*"), "x", 0.0) is None
+
+
+def test_bytes_of_no_image_format_are_named(tmp_path):
+    jpeg = tf_example_builder.encode_image(np.full((8, 8, 3), 200, np.uint8))
+    path = _write(tmp_path / "c.tfrecord", [_example(jpeg, "c0"), _example(b"", "c1")])
+    found = record_check.find_undecodable_image(str(path), "Input is empty.")
+    assert found == (str(path), 1, "c1", "the image is empty")

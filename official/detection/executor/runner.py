@@ -16,6 +16,7 @@ from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import input_reader, mode_keys, record_check
 from official.detection.evaluation import factory as evaluation_factory
 from official.detection.executor import (
+    data_faults,
     detection_executor,
     devices,
     hooks,
@@ -236,7 +237,7 @@ def run(
     ) as exc:
         raise RunError(str(exc)) from exc
     except tf.errors.DataLossError as exc:
-        message = broken_record_message(params, mode, str(exc))
+        message = data_faults.broken_record_message(params, mode, str(exc))
         message = message or corrupt_checkpoint_message(params, str(exc))
         if message is None:
             raise
@@ -251,15 +252,9 @@ def run(
             "config that wrote it"
         ) from exc
     except tf.errors.InvalidArgumentError as exc:
-        if not any(op in str(exc) for op in ("DecodeJpeg", "DecodePng", "DecodeImage")):
+        if not record_check.image_decode_error(str(exc)):
             raise
-        keys = "eval.eval_file_pattern" if mode == "eval" else "train.train_file_pattern"
-        raise RunError(
-            f"an image in the TFRecords does not decode: {error_headline(exc.message)} "
-            f"({keys}{'' if mode == 'eval' else ' or eval.eval_file_pattern'}); write the "
-            "records again with scripts/create_coco_tf_record.py, which checks every image "
-            "(--skip_bad_images leaves bad ones out)"
-        ) from exc
+        raise RunError(data_faults.undecodable_image_message(params, mode, exc.message)) from exc
 
 
 # The config keys that decide a checkpoint's variables (names and shapes). Sections
@@ -367,31 +362,4 @@ def corrupt_checkpoint_message(params, error_text):
         f"{os.path.basename(prefix)}.*, set model_checkpoint_path in "
         f'{os.path.join(params.model_dir, "checkpoint")} to "{previous}", then run the '
         f"same command to resume from {previous}"
-    )
-
-
-def broken_record_message(params, mode, error_text):
-    """The error line for a TensorFlow record-reader failure, naming the broken file.
-
-    Returns None when `error_text` is not a record-reader error (a corrupt checkpoint,
-    say). The files are checked only now, after the failure.
-    """
-    offset = record_check.record_error_offset(error_text)
-    if offset is None:
-        return None
-    keys = [] if mode == "eval" else [("train.train_file_pattern", params.train.train_file_pattern)]
-    keys.append(("eval.eval_file_pattern", params.eval.eval_file_pattern))
-    for key, pattern in keys:
-        found = record_check.find_broken_record(pattern, offset) if pattern else None
-        if found:
-            path, what = found
-            return (
-                f"broken TFRecord file: {what} ({path}, matched by {key}); write this shard "
-                "again with scripts/create_coco_tf_record.py or leave it out of the pattern, "
-                "then run the same command to resume from the last checkpoint"
-            )
-    return (
-        f"broken TFRecord: {error_text.splitlines()[0]} "
-        f"({' or '.join(key for key, _ in keys)}); write the files again with "
-        "scripts/create_coco_tf_record.py"
     )
