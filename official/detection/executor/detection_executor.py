@@ -167,10 +167,15 @@ class DetectionExecutor:
         ):
             try:
                 result = self.evaluate(input_fn, checkpoint_path)
-            except tf.errors.NotFoundError:
-                # Checkpoints can be garbage-collected by the trainer meanwhile.
+            except (tf.errors.NotFoundError, ValueError):
+                # The trainer's keep_checkpoint_max can delete it before it is restored
+                # (TensorFlow then says NotFound or "not a valid checkpoint").
+                if tf.io.gfile.exists(checkpoint_path + ".index"):
+                    raise
                 tf.logging.warning(
-                    "Checkpoint %s disappeared; waiting for the next", checkpoint_path
+                    "Checkpoint %s disappeared before it was read (the trainer keeps "
+                    "train.keep_checkpoint_max); waiting for the next",
+                    checkpoint_path,
                 )
                 continue
             if result[0] >= final_step:
