@@ -2,6 +2,7 @@
 
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -316,6 +317,22 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert logged[0] > step and logged[-1] == 300, logged
     assert logged == sorted(logged)
     assert tf.train.load_checkpoint(str(model_dir)).get_tensor("global_step") == 300
+    # Same data shard for the worker, and the schedule goes on where it stopped: the
+    # cosine rate logged at step N (the rate step N trained with, computed from the
+    # global step N - 1 before its increment) follows the schedule in both runs.
+    shard_lines = [re.findall(r"Training input: (.*)", log) for log in (first_log, second.stderr)]
+    assert (
+        shard_lines[0]
+        == shard_lines[1]
+        == [
+            "worker 0 of 1 reads 2 of 2 files "
+            "(train-00000-of-00002.tfrecord, train-00001-of-00002.tfrecord)"
+        ]
+    )
+    for log in (first_log, second.stderr):
+        for logged_step, rate in re.findall(r"step (\d+)/300 .*?lr ([\d.e-]+)", log):
+            expected = 0.005 * (1 + math.cos(math.pi * (int(logged_step) - 1) / 300))
+            assert float(rate) == pytest.approx(expected, rel=1e-4, abs=1e-9), logged_step
 
 
 def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path):

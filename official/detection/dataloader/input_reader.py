@@ -208,6 +208,8 @@ class InputFn:
         files = expand_file_pattern(self._file_pattern)
         shuffle = self.is_training and not self._deterministic
 
+        if self.is_training:
+            tf.logging.info("Training input: %s", shard_text(files, num_shards, index))
         if len(files) >= num_shards:
             # Whole files per worker: no worker reads records it then throws away.
             files = files[index::num_shards]
@@ -246,6 +248,24 @@ class InputFn:
                 num_threads=self._num_threads,
             )
         )
+
+
+def shard_text(files, num_shards, index):
+    """What worker `index` of `num_shards` reads of `files`, as one log line.
+
+    The assignment depends only on the matched file list (sorted within each pattern),
+    the worker count and the worker's index, so a resumed worker reads what it read
+    before.
+    """
+    if len(files) < num_shards:
+        return (
+            f"worker {index} of {num_shards} reads one record in {num_shards}, from "
+            f"record {index} on, of all {len(files)} files"
+        )
+    mine = files[index::num_shards]
+    names = ", ".join(name.rsplit("/", 1)[-1] for name in mine[:3])
+    more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+    return f"worker {index} of {num_shards} reads {len(mine)} of {len(files)} files ({names}{more})"
 
 
 def _check_shard(shard, where):

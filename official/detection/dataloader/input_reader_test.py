@@ -184,3 +184,17 @@ def test_argument_errors(record_dir):
     fn = input_reader.InputFn(pattern, _parse, "train", 0)
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         fn()
+
+
+def test_shard_text_says_which_files_a_worker_reads():
+    files = [f"/data/train-0000{i}-of-00008.tfrecord" for i in range(8)]
+    assert input_reader.shard_text(files, 2, 1) == (
+        "worker 1 of 2 reads 4 of 8 files (train-00001-of-00008.tfrecord, "
+        "train-00003-of-00008.tfrecord, train-00005-of-00008.tfrecord and 1 more)"
+    )
+    assert input_reader.shard_text(files[:1], 1, 0) == (
+        "worker 0 of 1 reads 1 of 1 files (train-00000-of-00008.tfrecord)"
+    )
+    assert input_reader.shard_text(files[:3], 4, 3) == (
+        "worker 3 of 4 reads one record in 4, from record 3 on, of all 3 files"
+    )
