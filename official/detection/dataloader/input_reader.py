@@ -9,6 +9,7 @@ full batch for devices that need static shapes (`eval_batch_mode`).
 
 import tensorflow.compat.v1 as tf
 
+from official.detection import tf_compat
 from official.detection.dataloader import mode_keys
 
 AUTOTUNE = tf.data.experimental.AUTOTUNE
@@ -218,11 +219,8 @@ class InputFn:
                 dataset = dataset.shuffle(len(files), seed=self._seed)
             if self.is_training:
                 dataset = dataset.repeat()
-            dataset = dataset.interleave(
-                tf.data.TFRecordDataset,
-                cycle_length=min(self._cycle_length, len(files)),
-                block_length=1,
-                num_parallel_calls=AUTOTUNE,
+            dataset = tf_compat.interleave_files(
+                dataset, tf.data.TFRecordDataset, min(self._cycle_length, len(files))
             )
         else:
             # Fewer files than workers: every worker reads all files in a fixed order and

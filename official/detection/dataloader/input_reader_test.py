@@ -1,6 +1,8 @@
 """Tests for the tf.data input function: sharding, order, batching, errors."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import tensorflow.compat.v1 as tf
 from official.detection.dataloader import input_reader, mode_keys
 from official.detection.dataloader import tf_example_builder as builder
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 NUM_FILES = 3
 PER_FILE = 5
 # Record ids in the deterministic read order: one record from each file in turn.
@@ -198,3 +201,32 @@ def test_shard_text_says_which_files_a_worker_reads():
     assert input_reader.shard_text(files[:3], 4, 3) == (
         "worker 3 of 4 reads one record in 4, from record 3 on, of all 3 files"
     )
+
+
+_STOP_EARLY = """
+import sys
+import tensorflow.compat.v1 as tf
+from official.detection.dataloader import input_reader
+from official.detection.dataloader.input_reader_test import _parse, _read_batches
+pattern = sys.argv[1]
+for _ in range(6):
+    _read_batches(input_reader.InputFn(pattern, _parse, "eval", 4))
+    _read_batches(input_reader.InputFn(pattern, _parse, "eval", 4, num_examples=10))
+    _read_batches(input_reader.InputFn(pattern, _parse, "train", 2, seed=1), max_batches=3)
+print("done")
+"""
+
+
+def test_iterators_stopped_early_leave_the_process_alive(record_dir):
+    """Training stops at a step count and evaluation at num_examples, so readers are
+    destroyed while they still read files; later runs in the process must not crash
+    (TensorFlow 1.15's parallel `interleave` did, with a segmentation fault)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _STOP_EARLY, _pattern(record_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "done"
