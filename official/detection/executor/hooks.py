@@ -90,6 +90,16 @@ class TrainProgressHook(tf.train.SessionRunHook):
         self._log(" | ".join(parts))
         self._last_time, self._last_step = now, step
 
+    def end(self, session):
+        # What follows the last step (the final checkpoint unless the step just wrote
+        # it, then closing the session and its input pipeline) takes seconds on a busy
+        # machine; this line's timestamp and that of "Loss for final step" show it.
+        step = int(session.run(self._global_step))
+        self._log(
+            f"training stopped at step {step}; closing the session (final checkpoint, "
+            "input pipeline)"
+        )
+
 
 def parse_step(checkpoint_path):
     """The global step in a checkpoint name like `.../model.ckpt-1200`."""
