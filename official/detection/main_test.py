@@ -335,7 +335,22 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
             assert float(rate) == pytest.approx(expected, rel=1e-4, abs=1e-9), logged_step
 
 
-def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path):
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (
+            lambda data: (
+                data[: len(data) // 2]
+                + bytes([data[len(data) // 2] ^ 0xFF])
+                + data[len(data) // 2 + 1 :]
+            ),
+            "Checksum does not match",
+        ),
+        (lambda data: data[:100], "Read less bytes than requested"),
+    ],
+    ids=["flipped_byte", "truncated"],
+)
+def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path, damage, says):
     records = shapes_records.write_shapes_records(
         str(tmp_path / "shapes"), num_train=4, num_val=2, image_size=64
     )
@@ -350,16 +365,14 @@ def test_a_corrupt_checkpoint_is_named_with_the_one_to_resume_from(tmp_path):
     ]
     assert _run_main(*args).returncode == 0
     data = model_dir / "model.ckpt-4.data-00000-of-00001"
-    corrupt = bytearray(data.read_bytes())
-    corrupt[len(corrupt) // 2] ^= 0xFF
-    data.write_bytes(bytes(corrupt))
+    data.write_bytes(damage(data.read_bytes()))
     args[-1] = args[-1].replace("total_steps=4", "total_steps=6")
     result = _run_main(*args)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: corrupt checkpoint: ")
-    assert "Checksum does not match" in error
+    assert says in error
     checkpoint_file = model_dir / "checkpoint"
     assert error.endswith(
         f"({model_dir}/model.ckpt-4, model_dir); remove model.ckpt-4.*, set "

@@ -236,7 +236,7 @@ def run(
         placement_lib.DeviceError,
     ) as exc:
         raise RunError(str(exc)) from exc
-    except tf.errors.DataLossError as exc:
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as exc:
         message = data_faults.broken_record_message(params, mode, str(exc))
         message = message or corrupt_checkpoint_message(params, str(exc))
         if message is None:
@@ -322,8 +322,14 @@ def check_model_dir(params):
         )
 
 
+# What TensorFlow says when a checkpoint's data fails its checksum, or is cut short.
+_CHECKPOINT_FAULTS = ("Checksum does not match", "Read less bytes than requested")
+
+
 def corrupt_checkpoint_message(params, error_text):
-    """The error line for a checkpoint whose data fails its checksum, or None.
+    """The error line for a checkpoint whose data fails its checksum or is cut short.
+
+    Returns None for other errors.
 
     For a checkpoint of model_dir it names the newest earlier one to resume from: its
     'checkpoint' file must name it, since a run whose latest checkpoint has no files
@@ -332,8 +338,8 @@ def corrupt_checkpoint_message(params, error_text):
     match = re.search(r"TensorBundle at (\S+?) shard", error_text)
     if match:
         prefix = match.group(1)
-    elif "Checksum does not match" in error_text:
-        # TensorFlow 1.15 does not name the file: it is the checkpoint being restored.
+    elif any(text in error_text for text in _CHECKPOINT_FAULTS):
+        # Without the file named, it is the checkpoint being restored.
         prefix = tf.train.latest_checkpoint(params.model_dir) or params.train.checkpoint.path
         if not prefix:
             return None
