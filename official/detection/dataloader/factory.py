@@ -1,25 +1,18 @@
 """Maps the config to parsers and input functions; the only dataloader module that reads it.
 
 Key names are the ancestor's: `architecture.parser`, `anchor.*`, `retinanet_parser.*`,
-`maskrcnn_parser.*`, `train.train_file_pattern`, `eval.eval_samples`, ... The parsers'
-bfloat16 cast is not driven by the config (`architecture.use_bfloat16` has no effect
-here: precision is the executor's business).
+`maskrcnn_parser.*`, `train.train_file_pattern`, `eval.eval_samples`, ... Images are
+float32 whatever `architecture.use_bfloat16` says: precision is the executor's business.
 """
 
 from official.detection.dataloader import input_reader, maskrcnn_parser, mode_keys, retinanet_parser
 
 
-def _optional(section, key, default):
-    """`section.key` when the config declares it, else `default`."""
-    return section.as_dict().get(key, default)
-
-
 def _anchor_kwargs(params):
     anchor = params.anchor
-    # Older ancestor configs keep the levels in `anchor`, newer ones in `architecture`.
     return {
-        "min_level": _optional(anchor, "min_level", params.architecture.min_level),
-        "max_level": _optional(anchor, "max_level", params.architecture.max_level),
+        "min_level": params.architecture.min_level,
+        "max_level": params.architecture.max_level,
         "num_scales": anchor.num_scales,
         "aspect_ratios": list(anchor.aspect_ratios),
         "anchor_size": anchor.anchor_size,
@@ -37,7 +30,7 @@ def _build_retinanet_parser(params, mode):
         aug_scale_max=p.aug_scale_max,
         skip_crowd_during_training=p.skip_crowd_during_training,
         max_num_instances=p.max_num_instances,
-        regenerate_source_id=_optional(p, "regenerate_source_id", False),
+        regenerate_source_id=p.regenerate_source_id,
         mode=mode,
         **_anchor_kwargs(params),
     )
@@ -56,11 +49,9 @@ def _build_maskrcnn_parser(params, mode):
         aug_scale_max=p.aug_scale_max,
         skip_crowd_during_training=p.skip_crowd_during_training,
         max_num_instances=p.max_num_instances,
-        # The ancestor has the flag in both sections (kept equal by a rule); ours keeps
-        # only architecture.include_mask.
-        include_mask=_optional(p, "include_mask", params.architecture.include_mask),
+        include_mask=params.architecture.include_mask,
         mask_crop_size=p.mask_crop_size,
-        regenerate_source_id=_optional(p, "regenerate_source_id", False),
+        regenerate_source_id=p.regenerate_source_id,
         mode=mode,
         **_anchor_kwargs(params),
     )
@@ -105,7 +96,7 @@ def input_fn_generator(params, mode, **input_fn_kwargs):
         file_pattern = params.eval.eval_file_pattern
         batch_size = params.eval.eval_batch_size
         key = "eval.eval_file_pattern"
-        input_fn_kwargs.setdefault("num_examples", _optional(params.eval, "eval_samples", -1) or -1)
+        input_fn_kwargs.setdefault("num_examples", params.eval.eval_samples or -1)
     if not file_pattern:
         raise input_reader.NoMatchingFilesError(f"{key} is empty; set it to the TFRecord files")
     return input_reader.InputFn(

@@ -34,13 +34,12 @@ class Parser:
       max_num_instances: rows of the padded gt_* and groundtruths tensors.
       include_mask: parse instance masks (Mask R-CNN) or not (Faster R-CNN).
       mask_crop_size: side S of the gt_masks crops.
-      use_bfloat16: cast the image to bfloat16.
       mode: one of `mode_keys.ALL_MODES`.
       regenerate_source_id: use a hash of the image bytes as source id.
       seed: op seed of the random augmentation.
 
     Calling the parser on a scalar string tensor returns (image, labels):
-      image: float32 (or bfloat16) [padded h, padded w, 3], ImageNet-normalised.
+      image: float32 [padded h, padded w, 3], ImageNet-normalised.
       labels in training: anchor_boxes {level: float32 [H_l, W_l, A * 4]}, image_info
         float32 [4, 2], rpn_score_targets {level: int32 [H_l, W_l, A]} (1 positive, 0
         negative, -1 not sampled), rpn_box_targets {level: float32 [H_l, W_l, A * 4]},
@@ -72,7 +71,6 @@ class Parser:
         max_num_instances=100,
         include_mask=False,
         mask_crop_size=112,
-        use_bfloat16=False,
         mode=None,
         regenerate_source_id=False,
         *,
@@ -96,7 +94,6 @@ class Parser:
         self._max_num_instances = max_num_instances
         self._include_mask = include_mask
         self._mask_crop_size = mask_crop_size
-        self._use_bfloat16 = use_bfloat16
         self._seed = seed
         # The decoder hands over the PNG strings only: training decodes just the masks
         # that survive crowd skipping and cropping, evaluation passes the strings on.
@@ -117,9 +114,6 @@ class Parser:
             if self._mode == mode_keys.TRAIN:
                 return self._parse_train(data)
             return self._parse_eval_or_predict(data)
-
-    def _cast_image(self, image):
-        return tf.cast(image, tf.bfloat16) if self._use_bfloat16 else image
 
     def _parse_train(self, data):
         boxes = data["groundtruth_boxes"]
@@ -173,7 +167,7 @@ class Parser:
                 flip,
             )
             labels["gt_masks"] = pad(masks, self._max_num_instances, float(sentinels.PAD))
-        return self._cast_image(image), labels
+        return image, labels
 
     def _crop_masks(self, pngs, num_objects, mask_rows, boxes, image_info, flip):
         """Samples each original-size mask inside its gt box (given in output pixels).
@@ -222,4 +216,4 @@ class Parser:
             labels["groundtruths"] = parser_ops.build_groundtruths(
                 data, self._max_num_instances, include_mask_png=self._include_mask
             )
-        return self._cast_image(image), labels
+        return image, labels

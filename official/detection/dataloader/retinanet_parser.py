@@ -24,13 +24,12 @@ class Parser:
       aug_scale_min, aug_scale_max: scale jitter range in training (crop to output_size).
       skip_crowd_during_training: drop is_crowd objects from training targets.
       max_num_instances: ground truth rows in evaluation labels.
-      use_bfloat16: cast the image to bfloat16.
       mode: one of `mode_keys.ALL_MODES`.
       regenerate_source_id: use a hash of the image bytes as source id.
       seed: op seed of the random augmentation.
 
     Calling the parser on a scalar string tensor returns (image, labels):
-      image: float32 (or bfloat16) [padded h, padded w, 3], ImageNet-normalised.
+      image: float32 [padded h, padded w, 3], ImageNet-normalised.
       labels in training: cls_targets {level: int32 [H_l, W_l, A]} (class id, -1
         negative, -2 ignored), box_targets {level: float32 [H_l, W_l, A * 4]},
         anchor_boxes {level: float32 [H_l, W_l, A * 4]}, num_positives float32 scalar,
@@ -57,7 +56,6 @@ class Parser:
         aug_scale_max=1.0,
         skip_crowd_during_training=True,
         max_num_instances=100,
-        use_bfloat16=False,
         mode=None,
         regenerate_source_id=False,
         *,
@@ -77,7 +75,6 @@ class Parser:
         self._aug_scale_max = aug_scale_max
         self._skip_crowd = skip_crowd_during_training
         self._max_num_instances = max_num_instances
-        self._use_bfloat16 = use_bfloat16
         self._seed = seed
         self._decoder = tf_example_decoder.TfExampleDecoder(
             include_mask=False, regenerate_source_id=regenerate_source_id
@@ -103,9 +100,6 @@ class Parser:
             match_threshold=self._match_threshold,
             unmatched_threshold=self._unmatched_threshold,
         )
-
-    def _cast_image(self, image):
-        return tf.cast(image, tf.bfloat16) if self._use_bfloat16 else image
 
     def _parse_train(self, data):
         boxes = data["groundtruth_boxes"]
@@ -134,7 +128,7 @@ class Parser:
             "num_positives": anchor_targets["num_positives"],
             "image_info": image_info,
         }
-        return self._cast_image(image), labels
+        return image, labels
 
     def _parse_eval_or_predict(self, data):
         image, boxes, image_info = parser_ops.transform_image_and_boxes(
@@ -156,4 +150,4 @@ class Parser:
             labels["cls_targets"] = anchor_targets["cls_targets"]
             labels["box_targets"] = anchor_targets["box_targets"]
             labels["num_positives"] = anchor_targets["num_positives"]
-        return self._cast_image(image), labels
+        return image, labels

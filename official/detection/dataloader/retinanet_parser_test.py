@@ -157,9 +157,10 @@ def test_predict_modes():
     assert labels["groundtruths"]["num_detections"] == 1
 
 
-def test_bfloat16_image():
-    (_, _), (image, _) = _parse(_parser("predict", use_bfloat16=True), _example(64, 64))
-    assert image.dtype == tf.bfloat16
+def test_image_is_float32_in_every_mode():
+    for mode in ("train", "eval", "predict"):
+        (_, _), (image, _) = _parse(_parser(mode), _example(64, 64))
+        assert image.dtype == tf.float32
 
 
 def test_unknown_mode_is_rejected():

@@ -159,9 +159,7 @@ def build_learning_rate_fn(params):
 
 def build_optimizer_fn(params):
     opt = params.train.optimizer
-    return functools.partial(
-        _build_optimizer, optimizer_type=opt.type, momentum=opt.get("momentum", 0.9)
-    )
+    return functools.partial(_build_optimizer, optimizer_type=opt.type, momentum=opt.momentum)
 
 
 def _build_optimizer(learning_rate, *, optimizer_type, momentum):
