@@ -140,7 +140,6 @@ def _run(argv):
         with tf_compat.quiet_deprecations():
             runner.run(
                 params,
-                model=FLAGS.model,
                 mode=FLAGS.mode,
                 eval_after_training=FLAGS.eval_after_training,
                 device=FLAGS.device,

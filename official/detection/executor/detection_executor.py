@@ -30,10 +30,6 @@ def _write_eval_summaries(eval_dir, step, metrics):
         writer.close()
 
 
-def _default_estimator(model_fn, run_config, params):
-    return tf_estimator.Estimator(model_fn=model_fn, config=run_config, params=params)
-
-
 class DetectionExecutor:
     """Trains and evaluates one model in one `model_dir`."""
 
@@ -42,10 +38,9 @@ class DetectionExecutor:
         model_fn,
         *,
         run_config,
+        estimator_fn,
         evaluator_fn,
         eval_batches=None,
-        params=None,
-        estimator_fn=None,
         multi_worker=False,
         eval_progress_secs=30.0,
     ):
@@ -53,22 +48,19 @@ class DetectionExecutor:
         Args:
           model_fn: Estimator model_fn.
           run_config: tf.estimator.RunConfig (or a device subclass of it).
+          estimator_fn: `fn(model_fn, run_config) -> Estimator` for the device
+            (devices.build_estimator_fn).
           evaluator_fn: `fn() -> evaluator` with `update(batch)`, `evaluate()`,
             `write_outputs(eval_dir, step)` and `summary_text`.
           eval_batches: number of prediction batches per evaluation; None
             evaluates until the eval input is exhausted.
-          params: passed to the model_fn as Estimator params.
-          estimator_fn: `fn(model_fn, run_config, params) -> Estimator` for the
-            device (e.g. NPUEstimator); default tf.estimator.Estimator.
           multi_worker: the run config holds a MultiWorkerMirroredStrategy over a
             TF_CONFIG cluster; training then goes through the distribute
             coordinator of `tf.estimator.train_and_evaluate`.
           eval_progress_secs: an evaluation logs its progress (images, images/s, time
             left) when this many seconds passed since its start or last progress line.
         """
-        self._run_config = run_config
-        estimator_fn = estimator_fn or _default_estimator
-        self._estimator = estimator_fn(model_fn, run_config, params or {})
+        self._estimator = estimator_fn(model_fn, run_config)
         self._evaluator_fn = evaluator_fn
         self._eval_batches = eval_batches
         self._multi_worker = multi_worker

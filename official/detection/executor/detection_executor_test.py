@@ -48,7 +48,7 @@ def test_evaluation_logs_progress_and_stops_after_its_batches(tmp_path, monkeypa
         run_config=None,
         evaluator_fn=_Evaluator,
         eval_batches=3,
-        estimator_fn=lambda model_fn, config, params: _Estimator(str(tmp_path), batches=5),
+        estimator_fn=lambda model_fn, config: _Estimator(str(tmp_path), batches=5),
         eval_progress_secs=0.0,
     )
     step, metrics = executor.evaluate(input_fn=None)

@@ -6,7 +6,7 @@ Models know nothing of devices; the runner asks this module for
 - `build_run_config(params, placement)`: NPURunConfig on Ascend, else a RunConfig with
   a distribution strategy when there are several replicas, and on GPUs with
   `--precision=mixed` the automatic mixed precision graph rewrite;
-- `build_estimator_fn(placement)`: `fn(model_fn, run_config, params) -> Estimator`;
+- `build_estimator_fn(placement)`: `fn(model_fn, run_config) -> Estimator`;
 - `build_optimizer_wrapper(params, placement)`: `fn(optimizer) -> optimizer`, or None.
 
 Precision: the NPU computes in fp16 under its precision mode (default
@@ -93,12 +93,12 @@ def build_run_config(params, placement):
     )
 
 
-def _build_estimator(model_fn, run_config, params=None):
-    return tf_estimator.Estimator(model_fn=model_fn, config=run_config, params=params or {})
+def _build_estimator(model_fn, run_config):
+    return tf_estimator.Estimator(model_fn=model_fn, config=run_config)
 
 
 def build_estimator_fn(placement):
-    """`fn(model_fn, run_config, params) -> Estimator`: NPUEstimator on Ascend."""
+    """`fn(model_fn, run_config) -> Estimator`: NPUEstimator on Ascend, else tf.estimator's."""
     if placement.device == "npu":
         return npu.build_estimator
     return _build_estimator

@@ -95,12 +95,10 @@ def build_run_config(params, placement, *, session_config=None):
     )
 
 
-def build_estimator(model_fn, run_config, params=None):
-    """NPUEstimator(model_fn, model_dir, config, params)."""
+def build_estimator(model_fn, run_config):
+    """NPUEstimator(model_fn, model_dir, config)."""
     bridge = import_npu_bridge()
-    return bridge.NPUEstimator(
-        model_fn=model_fn, model_dir=run_config.model_dir, config=run_config, params=params or {}
-    )
+    return bridge.NPUEstimator(model_fn=model_fn, model_dir=run_config.model_dir, config=run_config)
 
 
 def loss_scale_manager_spec(loss_scale):

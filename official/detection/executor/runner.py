@@ -111,7 +111,7 @@ def build_executor(params, placement=None):
         cpu_kernels=placement.device == "cpu",
     )
     eval_batches = None
-    if params.eval.eval_samples and params.eval.eval_samples > 0:
+    if params.eval.eval_samples:
         eval_batches = -(-params.eval.eval_samples // params.eval.eval_batch_size)
     return detection_executor.DetectionExecutor(
         model.model_fn,
@@ -162,7 +162,6 @@ def place(device="auto", precision=None, precision_mode=None, num_devices=0):
 def run(
     params,
     *,
-    model,
     mode,
     eval_after_training=False,
     device="auto",
@@ -176,7 +175,6 @@ def run(
     devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
     train; only the chief (rank 0) writes params.yaml and evaluates.
     """
-    del model  # The config already holds everything the model choice implies.
     tf.logging.set_verbosity(tf.logging.INFO)
     # The models are TF 1.x graph code: tensors hash by identity, as on TF 1.15.
     # TF 2.x equality semantics ask on every hash whether execution is eager, which

@@ -171,7 +171,8 @@ class BaseModel(abc.ABC):
 
         In TRAIN and EVAL, `features` is the image batch [B, H, W, 3] float32 and
         `labels` the parser's label dict. In PREDICT, `features` is
-        `{'images': ..., 'labels': ...}` and `labels` is None.
+        `{'images': ..., 'labels': ...}` and `labels` is None. `params` is unused;
+        Ascend's NPUEstimator passes it to every model_fn.
         """
         del params
         if mode == PREDICT:
