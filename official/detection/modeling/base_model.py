@@ -21,10 +21,6 @@ TRAIN = tf_estimator.ModeKeys.TRAIN
 EVAL = tf_estimator.ModeKeys.EVAL
 PREDICT = tf_estimator.ModeKeys.PREDICT
 
-# Variables that get L2 regularisation: convolution and dense kernels only
-# (no biases, no batch-norm parameters).
-DEFAULT_REGULARIZATION_REGEX = r".*(kernel|depthwise_kernel|pointwise_kernel):0$"
-
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
@@ -73,7 +69,7 @@ def select_trainable_variables(variables, frozen_variable_prefix):
     return [v for v in variables if not frozen.match(v.name)]
 
 
-def l2_regularization_loss(variables, weight_decay, regex=DEFAULT_REGULARIZATION_REGEX):
+def l2_regularization_loss(variables, weight_decay, regex):
     """`weight_decay * sum(w**2) / 2` over the variables whose name matches `regex`."""
     pattern = re.compile(regex)
     selected = [v for v in variables if pattern.match(v.name)]
@@ -107,10 +103,10 @@ class BaseModel(abc.ABC):
         *,
         optimizer_fn,
         learning_rate_fn,
+        regularization_variable_regex,
         l2_weight_decay=0.0,
         gradient_clip_norm=0.0,
         frozen_variable_prefix="",
-        regularization_variable_regex=DEFAULT_REGULARIZATION_REGEX,
         checkpoint_path="",
         checkpoint_prefix="",
         skip_variables_regex="",
@@ -124,10 +120,11 @@ class BaseModel(abc.ABC):
         Args:
           optimizer_fn: `fn(learning_rate) -> tf.train.Optimizer`.
           learning_rate_fn: `fn(global_step) -> scalar tensor`.
-          l2_weight_decay: coefficient of the L2 loss on kernels.
+          regularization_variable_regex: regex (re.match on the variable name) of
+            the variables that get L2 (train.regularization_variable_regex).
+          l2_weight_decay: coefficient of the L2 loss on those variables.
           gradient_clip_norm: clip by global norm when > 0.
           frozen_variable_prefix: regex; matching variables are not trained.
-          regularization_variable_regex: regex of variables that get L2.
           checkpoint_path, checkpoint_prefix, skip_variables_regex: warm start
             (see warm_start.py); empty path means none.
           enable_summary: besides the scalars (each loss, LR), which are always

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from official.detection.configs import base_config
 from official.detection.modeling import base_model, optimizers
 
 
@@ -26,6 +27,7 @@ def _model(**kwargs):
     args = dict(
         optimizer_fn=lambda lr: optimizers.build_optimizer("sgd", lr),
         learning_rate_fn=lambda step: tf.constant(0.1),
+        regularization_variable_regex=base_config.REGULARIZATION_VARIABLE_REGEX,
     )
     args.update(kwargs)
     return _LinearModel(**args)
@@ -109,6 +111,7 @@ def test_non_finite_loss_stops_before_the_update(on_host, message):
     model = _NanModel(
         optimizer_fn=lambda lr: optimizers.build_optimizer("sgd", lr),
         learning_rate_fn=lambda step: tf.constant(0.1),
+        regularization_variable_regex=base_config.REGULARIZATION_VARIABLE_REGEX,
         finite_check_on_host=on_host,
     )
     with tf.Graph().as_default():
