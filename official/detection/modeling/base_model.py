@@ -208,6 +208,8 @@ class BaseModel(abc.ABC):
         l2_loss = l2_regularization_loss(
             train_vars, self._l2_weight_decay, self._regularization_variable_regex
         )
+        # What the optimizer minimises; `model_loss` is the detector's loss alone.
+        # The summary keeps the ancestor's name, total_loss.
         total_loss = losses["model_loss"] + l2_loss
 
         global_step = tf.train.get_or_create_global_step()

@@ -25,7 +25,7 @@ class MaskRCNN(base_model.BaseModel):
       roi_sampler_fn: `fn(rois, gt_boxes, gt_classes) -> samples` (ops.roi_sampling).
       num_mask_samples_per_image: foreground RoIs per image that get a mask loss.
       mask_target_size: side T of the mask targets and predictions.
-      loss_fn: `fn(**tensors) -> dict with 'total_loss'` (losses.rcnn_losses).
+      loss_fn: `fn(**tensors) -> dict with 'model_loss'` (losses.rcnn_losses).
       detection_fn: `fn(class_outputs, box_outputs, rois, image_info) -> detections`
         with boxes in original-image pixels (ops.postprocess).
       roi_output_size, mask_roi_output_size: RoIAlign sides for the two heads.
@@ -151,9 +151,7 @@ class MaskRCNN(base_model.BaseModel):
                 mask_targets=outputs["mask_targets"],
                 mask_class_targets=outputs["mask_class_targets"],
             )
-        losses = dict(self._loss_fn(**tensors))
-        losses["model_loss"] = losses.pop("total_loss")
-        return losses
+        return dict(self._loss_fn(**tensors))
 
     def build_predictions(self, outputs, labels):
         keys = ["detection_boxes", "detection_scores", "detection_classes", "num_detections"]

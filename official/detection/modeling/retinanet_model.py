@@ -13,7 +13,7 @@ class RetinaNet(base_model.BaseModel):
       head: `fn({level: features}, is_training) -> (cls_outputs, box_outputs)`,
         each `{level: [B, H, W, A*K]}` and `{level: [B, H, W, A*4]}`.
       loss_fn: `fn(cls_outputs, box_outputs, cls_targets, box_targets,
-        num_positives) -> {'total_loss', 'cls_loss', 'box_loss'}`.
+        num_positives) -> {'model_loss', 'cls_loss', 'box_loss'}`.
       detection_fn: `fn(cls_outputs, box_outputs, anchor_boxes, image_info) ->
         {'detection_boxes', 'detection_scores', 'detection_classes',
         'num_detections'}` with boxes in original-image pixels.
@@ -44,7 +44,7 @@ class RetinaNet(base_model.BaseModel):
             labels["num_positives"],
         )
         return {
-            "model_loss": losses["total_loss"],
+            "model_loss": losses["model_loss"],
             "cls_loss": losses["cls_loss"],
             "box_loss": losses["box_loss"],
         }

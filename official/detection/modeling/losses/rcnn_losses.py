@@ -264,7 +264,7 @@ def maskrcnn_losses(
     Returns:
       dict of float32 scalars: `rpn_score_loss`, `rpn_box_loss`,
       `fast_rcnn_class_loss`, `fast_rcnn_box_loss`, with masks also
-      `mask_loss`, and `total_loss`, their sum.
+      `mask_loss`, and `model_loss`, their sum.
     """
     mask_tensors = (mask_outputs, mask_targets, mask_class_targets)
     if any(t is None for t in mask_tensors) and any(t is not None for t in mask_tensors):
@@ -296,5 +296,5 @@ def maskrcnn_losses(
         }
         if mask_outputs is not None:
             losses["mask_loss"] = mask_loss(mask_outputs, mask_targets, mask_class_targets)
-        losses["total_loss"] = tf.add_n(list(losses.values()))
+        losses["model_loss"] = tf.add_n(list(losses.values()))
     return losses

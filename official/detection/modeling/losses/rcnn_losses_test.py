@@ -297,8 +297,8 @@ def test_maskrcnn_losses_total_is_the_sum_of_the_parts(with_masks):
     parts = ["rpn_score_loss", "rpn_box_loss", "fast_rcnn_class_loss", "fast_rcnn_box_loss"]
     if with_masks:
         parts.append("mask_loss")
-    assert sorted(losses) == sorted(parts + ["total_loss"])
-    assert losses["total_loss"] == pytest.approx(sum(losses[p] for p in parts), rel=1e-6)
+    assert sorted(losses) == sorted(parts + ["model_loss"])
+    assert losses["model_loss"] == pytest.approx(sum(losses[p] for p in parts), rel=1e-6)
     for name, value in single.items():
         assert losses[name] == pytest.approx(value, rel=1e-6)
 

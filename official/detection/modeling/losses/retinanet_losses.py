@@ -215,11 +215,11 @@ def retinanet_losses(
     """RetinaNet training loss (no weight decay).
 
     Args: as `retinanet_class_loss` and `retinanet_box_loss`;
-      box_loss_weight: factor of the box loss in the total.
+      box_loss_weight: factor of the box loss in the model loss.
 
     Returns:
       dict of float32 scalars: `cls_loss`, `box_loss` and
-      `total_loss = cls_loss + box_loss_weight * box_loss`.
+      `model_loss = cls_loss + box_loss_weight * box_loss`.
     """
     with tf.name_scope("retinanet_loss"):
         cls_loss = retinanet_class_loss(
@@ -231,5 +231,5 @@ def retinanet_losses(
             gamma=gamma,
         )
         box_loss = retinanet_box_loss(box_outputs, box_targets, num_positives, delta=delta)
-        total_loss = cls_loss + box_loss_weight * box_loss
-    return {"total_loss": total_loss, "cls_loss": cls_loss, "box_loss": box_loss}
+        model_loss = cls_loss + box_loss_weight * box_loss
+    return {"model_loss": model_loss, "cls_loss": cls_loss, "box_loss": box_loss}

@@ -132,7 +132,7 @@ def test_zero_positives_normalizes_by_one():
     expected_cls = _numpy_focal(logits[0, 0, 0], np.zeros(2), 0.25, 1.5).sum()
     np.testing.assert_allclose(values["cls_loss"], expected_cls, rtol=1e-5)
     assert values["box_loss"] == 0.0 and np.all(box_grad_value == 0.0)
-    np.testing.assert_allclose(values["total_loss"], values["cls_loss"], rtol=1e-6)
+    np.testing.assert_allclose(values["model_loss"], values["cls_loss"], rtol=1e-6)
 
 
 def test_huber_loss_by_hand_including_the_delta_boundary():
@@ -170,7 +170,7 @@ def test_box_loss_by_hand():
     np.testing.assert_allclose(value, 0.03125 / 8, rtol=1e-5)
 
 
-def test_total_loss_weights_the_box_loss():
+def test_model_loss_weights_the_box_loss():
     logits, targets, num_positives = _class_case(seed=2)
     rng = np.random.RandomState(3)
     box_targets = {
@@ -187,7 +187,7 @@ def test_total_loss_weights_the_box_loss():
             num_classes=3,
         )
         values = _run(result)
-    assert sorted(values) == ["box_loss", "cls_loss", "total_loss"]
+    assert sorted(values) == ["box_loss", "cls_loss", "model_loss"]
     expected_box = sum(
         np.where(
             np.abs(box_targets[lv] - box_outputs[lv]) <= 0.1,
@@ -203,7 +203,7 @@ def test_total_loss_weights_the_box_loss():
         rtol=1e-5,
     )
     np.testing.assert_allclose(
-        values["total_loss"], values["cls_loss"] + 50.0 * values["box_loss"], rtol=1e-6
+        values["model_loss"], values["cls_loss"] + 50.0 * values["box_loss"], rtol=1e-6
     )
 
 
