@@ -19,8 +19,8 @@ result to `<model_dir>/params.yaml`, which loads back as an equal Config.
 import collections
 import logging
 import os
-import tempfile
 
+from official.detection.atomic_file import write_atomically
 from official.detection.configs import factory, overrides, rules, yaml_io
 from official.detection.configs.errors import ConfigError, describe
 from official.detection.configs.merge import Builder
@@ -101,21 +101,8 @@ def write_config(config, model_dir):
     """
     if not model_dir:
         raise ConfigError("write_config: model_dir is empty; set --model_dir", path="model_dir")
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, PARAMS_FILE)
     text = (
         f"# Resolved configuration (model type {config.type!r}) written by official.detection.\n"
         "# It loads back unchanged with --config_file.\n" + config.to_yaml()
     )
-    handle, temporary = tempfile.mkstemp(prefix=".params.", suffix=".yaml.tmp", dir=model_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    return write_atomically(os.path.join(model_dir, PARAMS_FILE), text)

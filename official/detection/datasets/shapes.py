@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_api
 
+from official.detection.atomic_file import write_atomically
 from official.detection.datasets import shape_geometry
 
 # Sparse ids on purpose: label maps must not assume 1..N. NUM_CLASSES counts the
@@ -241,13 +242,6 @@ def render_image(rng, options):
     return image, objects
 
 
-def _write_atomically(path, data):
-    temporary = path + ".tmp"
-    with open(temporary, "wb") as stream:
-        stream.write(data)
-    os.replace(temporary, path)
-
-
 def write_split(output_dir, split, num_images, seed=0, options=None):
     """Writes the images of one split and, last, its annotation file.
 
@@ -286,7 +280,7 @@ def write_split(output_dir, split, num_images, seed=0, options=None):
         file_name = f"{image_id:012d}.jpg"
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=options.jpeg_quality)
-        _write_atomically(os.path.join(image_dir, file_name), buffer.getvalue())
+        write_atomically(os.path.join(image_dir, file_name), buffer.getvalue())
         images.append(
             {
                 "id": image_id,
@@ -315,7 +309,7 @@ def write_split(output_dir, split, num_images, seed=0, options=None):
         "annotations": annotations,
         "categories": [dict(category) for category in CATEGORIES],
     }
-    _write_atomically(annotations_file, json.dumps(dataset).encode("utf-8"))
+    write_atomically(annotations_file, json.dumps(dataset))
     return annotations_file
 
 

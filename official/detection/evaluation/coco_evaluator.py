@@ -27,6 +27,7 @@ from pycocotools import coco as coco_api
 from pycocotools import cocoeval
 from pycocotools import mask as mask_api
 
+from official.detection.atomic_file import write_atomically
 from official.detection.evaluation import coco_groundtruth
 from official.detection.evaluation.coco_groundtruth import EvaluationInputError
 from official.detection.evaluation.mask_paste import paste_instance_masks
@@ -73,13 +74,6 @@ def _coco_from_dataset(dataset):
     coco.dataset = dataset
     _quietly(coco.createIndex)
     return coco
-
-
-def _write_json_atomically(path, value):
-    tmp_path = f"{path}.tmp-{os.getpid()}"
-    with open(tmp_path, "w") as f:
-        json.dump(value, f)
-    os.replace(tmp_path, path)
 
 
 def _mean_valid(values):
@@ -361,6 +355,6 @@ class COCOEvaluator:
         os.makedirs(eval_dir, exist_ok=True)
         metrics_path = os.path.join(eval_dir, f"metrics_{int(step)}.json")
         detections_path = os.path.join(eval_dir, f"detections_{int(step)}.json")
-        _write_json_atomically(metrics_path, self._last_metrics)
-        _write_json_atomically(detections_path, self._last_detections)
+        write_atomically(metrics_path, json.dumps(self._last_metrics))
+        write_atomically(detections_path, json.dumps(self._last_detections))
         return metrics_path, detections_path

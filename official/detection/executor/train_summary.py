@@ -22,7 +22,8 @@ import json
 import os
 import re
 import sys
-import tempfile
+
+from official.detection.atomic_file import write_atomically
 
 SUMMARY_DIR = "train_summary"
 AGGREGATE_FILE = "train_summary.json"
@@ -37,19 +38,8 @@ def rank_summary_path(model_dir, rank):
 
 
 def write_json(path, data):
-    """Writes `data` as JSON under a temporary name, then renames (no half files)."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".summary.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    """Writes `data` as JSON (no half files, see atomic_file); returns `path`."""
+    return write_atomically(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def read_rank_summaries(model_dir):
