@@ -43,6 +43,8 @@ def _run_main(*args, timeout=600):
         ),
         (["--device=npu"], "--device=npu: the Ascend TensorFlow adapter 'npu_bridge' is not"),
         (["--num_devices=-2"], "--num_devices must be an int >= 0, got -2"),
+        # --device=auto is this machine's CPU: the rule is checked once it is resolved.
+        (["--precision=mixed"], "error: --precision=mixed needs a GPU or an Ascend NPU"),
     ],
 )
 def test_bad_device_flags_exit_1_with_a_clear_message(args, message):

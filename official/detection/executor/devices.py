@@ -38,7 +38,8 @@ def place(device, *, precision=None, precision_mode=None, num_devices=0, environ
 
     Args:
       device: --device ('auto', 'cpu', 'gpu' or 'npu').
-      precision, precision_mode, num_devices: the flags of the same names.
+      precision, precision_mode, num_devices: the flags of the same names, as
+        main.py's placement.check_device_flags passed them.
       environ: the environment (default os.environ): RANK_SIZE, RANK_ID, TF_CONFIG.
 
     Raises:
@@ -46,10 +47,12 @@ def place(device, *, precision=None, precision_mode=None, num_devices=0, environ
         cannot run together.
     """
     environ = os.environ if environ is None else environ
-    placement_lib.check_device_flags(device, precision, precision_mode, num_devices)
     npu_available = placement_lib.npu_bridge_available()
     num_gpus = count_gpus() if device in ("auto", "gpu") else 0
     resolved = placement_lib.resolve_device(device, npu_available=npu_available, num_gpus=num_gpus)
+    if device == "auto":
+        # main.py checked the flags against an explicit device; this one is known now.
+        placement_lib.check_flags_for_device(resolved, precision, precision_mode, num_devices)
     return placement_lib.plan_placement(
         resolved,
         precision=precision,

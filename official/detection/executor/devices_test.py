@@ -117,6 +117,11 @@ def test_place_on_this_machine():
         devices.place("gpu", environ={})
     with pytest.raises(DeviceError, match="npu_bridge"):
         devices.place("npu", environ={})
+    # 'auto' becomes the CPU here, which has no mixed precision and no precision modes.
+    with pytest.raises(DeviceError, match="--precision=mixed needs a GPU or an Ascend NPU"):
+        devices.place("auto", precision="mixed", environ={})
+    with pytest.raises(DeviceError, match="is an Ascend NPU setting, not for --device=cpu"):
+        devices.place("auto", precision_mode="allow_mix_precision", environ={})
     assert devices.describe(devices.place("cpu", num_devices=2, environ={})) == (
         "device cpu x2, precision fp32, 2 replica(s) in all"
     )

@@ -62,6 +62,9 @@ def npu_bridge_available():
 def check_device_flags(device, precision=None, precision_mode=None, num_devices=0):
     """Validates the device flags on their own; raises DeviceError naming the flag.
 
+    main.py calls it once per run, before TensorFlow loads. With --device=auto the
+    rules that depend on the device wait until it is resolved (check_flags_for_device).
+
     Args:
       device: --device, one of DEVICES.
       precision: --precision, one of PRECISIONS, or None for the device's default.
@@ -74,32 +77,37 @@ def check_device_flags(device, precision=None, precision_mode=None, num_devices=
         raise DeviceError(
             f"--precision={precision!r} is not a precision; valid: {', '.join(PRECISIONS)}"
         )
-    if precision_mode is not None:
-        if precision_mode not in NPU_PRECISION_MODES:
-            raise DeviceError(
-                f"--precision_mode={precision_mode!r} is not an Ascend precision mode; "
-                f"valid: {', '.join(NPU_PRECISION_MODES)}"
-            )
-        if device in ("cpu", "gpu"):
-            raise DeviceError(
-                f"--precision_mode={precision_mode} is an Ascend NPU setting, not for "
-                f"--device={device}; on GPUs and CPUs choose --precision=fp32 or --precision=mixed"
-            )
+    if precision_mode is not None and precision_mode not in NPU_PRECISION_MODES:
+        raise DeviceError(
+            f"--precision_mode={precision_mode!r} is not an Ascend precision mode; "
+            f"valid: {', '.join(NPU_PRECISION_MODES)}"
+        )
+    if not isinstance(num_devices, int) or num_devices < 0:
+        raise DeviceError(f"--num_devices must be an int >= 0, got {num_devices!r}")
+    if device != "auto":
+        check_flags_for_device(device, precision, precision_mode, num_devices)
+    if device == "npu" and not npu_bridge_available():
+        raise DeviceError(f"--device=npu: {NPU_MISSING_HELP}")
+
+
+def check_flags_for_device(device, precision, precision_mode, num_devices):
+    """The flag rules that depend on the device ('cpu', 'gpu' or 'npu'); DeviceError."""
+    if precision_mode is not None and device in ("cpu", "gpu"):
+        raise DeviceError(
+            f"--precision_mode={precision_mode} is an Ascend NPU setting, not for "
+            f"--device={device}; on GPUs and CPUs choose --precision=fp32 or --precision=mixed"
+        )
     if device == "cpu" and precision == "mixed":
         raise DeviceError(
             "--precision=mixed needs a GPU or an Ascend NPU; CPUs train in fp32 "
             "(use --precision=fp32 or leave it unset)"
         )
-    if not isinstance(num_devices, int) or num_devices < 0:
-        raise DeviceError(f"--num_devices must be an int >= 0, got {num_devices!r}")
     if device == "npu" and num_devices > 1:
         raise DeviceError(
             f"--num_devices={num_devices} with --device=npu: each process drives one NPU; "
             "start one process per device with RANK_SIZE/RANK_ID set "
             "(test/train_full_8p.sh does this)"
         )
-    if device == "npu" and not npu_bridge_available():
-        raise DeviceError(f"--device=npu: {NPU_MISSING_HELP}")
 
 
 def resolve_device(requested, *, npu_available, num_gpus):
@@ -254,7 +262,6 @@ def plan_placement(
       environ: the environment (RANK_SIZE, RANK_ID, TF_CONFIG).
     """
     environ = {} if environ is None else environ
-    check_device_flags(device, precision, precision_mode, num_devices)
     if device not in ("cpu", "gpu", "npu"):
         raise DeviceError(f"plan_placement needs a resolved device, got {device!r}")
     cluster = read_tf_config(environ)

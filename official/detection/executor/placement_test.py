@@ -48,6 +48,13 @@ def test_bad_device_flags_name_the_flag(kwargs, message, with_npu):
         pl.check_device_flags(**kwargs)
 
 
+def test_auto_leaves_the_device_rules_to_the_resolved_device():
+    pl.check_device_flags("auto", precision="mixed", precision_mode="force_fp16", num_devices=8)
+    with pytest.raises(DeviceError, match="--num_devices=8 with --device=npu"):
+        pl.check_flags_for_device("npu", None, None, 8)
+    pl.check_flags_for_device("gpu", "mixed", None, 8)
+
+
 def test_npu_without_npu_bridge_names_the_package(no_npu):
     with pytest.raises(DeviceError, match="'npu_bridge' is not importable.*--device=gpu"):
         pl.check_device_flags("npu")
