@@ -23,14 +23,16 @@ import traceback
 
 from absl import app, flags, logging
 
+from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
 from official.detection.executor import placement
 from official.detection.executor.failures import error_headline
 
-MODELS = ("retinanet", "mask_rcnn", "faster_rcnn")
 MODES = ("train", "eval", "train_and_eval")
 
-flags.DEFINE_string("model", "retinanet", f"Model to run, one of {', '.join(MODELS)}.")
+flags.DEFINE_string(
+    "model", "retinanet", f"Model to run, one of {', '.join(config_factory.MODELS)}."
+)
 flags.DEFINE_string("mode", "train", f"What to run, one of {', '.join(MODES)}.")
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, params.yaml and eval output.")
 flags.DEFINE_string("config_file", "", "YAML file with overrides of the model defaults.")
@@ -88,8 +90,10 @@ def check_flags(argv):
     """Validates flag values that the config does not cover."""
     if len(argv) > 1:
         raise UsageError(f"unexpected positional arguments {argv[1:]}; all options are --flags")
-    if FLAGS.model not in MODELS:
-        raise UsageError(f"--model={FLAGS.model!r} is not a model; valid: {', '.join(MODELS)}")
+    if FLAGS.model not in config_factory.MODELS:
+        raise UsageError(
+            f"--model={FLAGS.model!r} is not a model; valid: {', '.join(config_factory.MODELS)}"
+        )
     if FLAGS.mode not in MODES:
         raise UsageError(f"--mode={FLAGS.mode!r} is not a mode; valid: {', '.join(MODES)}")
     if FLAGS.use_tpu:

@@ -56,7 +56,10 @@ def _train_retinanet(model_dir, override, *extra, config=SHAPES_CONFIG):
     [
         (["--model_dir=/tmp/x", "--use_tpu=True"], "Cloud TPUs are not supported"),
         (["--model_dir=/tmp/x", "--mode=predict"], "--mode='predict' is not a mode; valid"),
-        (["--model_dir=/tmp/x", "--model=yolo"], "--model='yolo' is not a model; valid"),
+        (
+            ["--model_dir=/tmp/x", "--model=yolo"],
+            "--model='yolo' is not a model; valid: retinanet, mask_rcnn, faster_rcnn",
+        ),
         (["--mode=train"], "--model_dir is required"),
         (["--model_dir=/tmp/x", "--mode=eval", "--eval_after_training"], "applies to --mode=train"),
         (["--model_dir=/tmp/x", "--params_override=train.total_stepz=3"], "train.total_steps"),

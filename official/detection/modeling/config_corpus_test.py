@@ -8,7 +8,9 @@ import pytest
 import tensorflow.compat.v1 as tf
 import yaml
 
+from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
+from official.detection.modeling import factory as modeling_factory
 from official.detection.testing import graph_building
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs")
@@ -34,6 +36,19 @@ def test_the_corpus_is_complete():
         "shapes/mask_rcnn_shapes.yaml",
     ]:
         assert expected in names
+
+
+@pytest.mark.parametrize("model", sorted(config_factory.MODELS))
+def test_every_model_name_has_a_builder(model):
+    params = config_factory.config_generator(model)
+    assert (
+        modeling_factory.MODEL_TYPES[params.type]
+        is {
+            "retinanet": modeling_factory.build_retinanet,
+            "mask_rcnn": modeling_factory.build_maskrcnn,
+            "faster_rcnn": modeling_factory.build_maskrcnn,
+        }[model]
+    )
 
 
 def _small_input_override(params, model):

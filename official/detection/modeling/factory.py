@@ -329,7 +329,9 @@ def build_maskrcnn(params, compiled_device=False, **training):
     )
 
 
-MODELS = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
+# Builders by the config's `type`. The model names (--model) are configs/factory.MODELS;
+# faster_rcnn is a mask_rcnn type without the mask head.
+MODEL_TYPES = {"retinanet": build_retinanet, "mask_rcnn": build_maskrcnn}
 
 
 def build_model(
@@ -348,7 +350,7 @@ def build_model(
     the non-finite loss check is a graph assertion. `cpu_kernels` (for CPUs)
     builds convolutions and batch norms with the CPU kernels of layers/cpu_kernels.py.
     """
-    builder = _lookup(MODELS, params.type, "model type")
+    builder = _lookup(MODEL_TYPES, params.type, "model type")
     return builder(
         params,
         compiled_device=compiled_device,
