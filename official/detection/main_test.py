@@ -121,6 +121,27 @@ def test_train_then_evaluate_writes_checkpoints_metrics_and_detections(records, 
     assert again["AP"] == pytest.approx(metrics["AP"], abs=1e-6)
 
 
+def test_eval_of_a_checkpoint_without_a_step_is_one_error_line(records, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "checkpoint").write_text('model_checkpoint_path: "final"\n')
+    (model_dir / "final.index").write_bytes(b"")
+    result = _run_main(
+        "--model=retinanet",
+        "--mode=eval",
+        f"--model_dir={model_dir}",
+        f"--config_file={TINY_CONFIG}",
+        f"--params_override=eval.eval_file_pattern={records['eval_file_pattern']}",
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(
+        f"error: the checkpoint name 'final' does not end in its global step ({model_dir}/final); "
+    )
+
+
 def test_seed_command_runs_as_written(records, tmp_path):
     """The SpineNet-49S RetinaNet seed command, with the data path of shapes records.
 

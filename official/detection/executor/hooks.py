@@ -1,6 +1,7 @@
-"""Progress logging (training hook, evaluation line) and the non-finite loss guard."""
+"""Progress logging (training hook, evaluation line) and checkpoint step numbers."""
 
-import math
+import os
+import re
 import time
 
 import tensorflow.compat.v1 as tf
@@ -101,9 +102,23 @@ class TrainProgressHook(tf.train.SessionRunHook):
         )
 
 
+class CheckpointNameError(ValueError):
+    """A checkpoint whose name does not end in its global step."""
+
+
 def parse_step(checkpoint_path):
-    """The global step in a checkpoint name like `.../model.ckpt-1200`."""
-    try:
-        return int(checkpoint_path.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        return math.nan
+    """The global step in a checkpoint name like `.../model.ckpt-1200`.
+
+    Raises:
+      CheckpointNameError: the name does not end in `-<step>`.
+    """
+    name = os.path.basename(checkpoint_path)
+    match = re.search(r"-([0-9]+)$", name)
+    if match is None:
+        raise CheckpointNameError(
+            f"the checkpoint name {name!r} does not end in its global step ({checkpoint_path}); "
+            "evaluation files its results by step: name the checkpoint <prefix>-<step> as "
+            "training does (e.g. model.ckpt-1200), its files and the model_checkpoint_path "
+            "of the 'checkpoint' file next to it alike"
+        )
+    return int(match.group(1))

@@ -1,5 +1,6 @@
-"""TrainProgressHook: the steps, scalars and rates it logs."""
+"""TrainProgressHook: the steps, scalars and rates it logs; checkpoint step numbers."""
 
+import pytest
 import tensorflow.compat.v1 as tf
 
 from official.detection.executor import hooks
@@ -53,3 +54,14 @@ def test_eval_progress_text_counts_images_rate_and_time_left():
     )
     # Until the input ends (no batch count): no total, no time left.
     assert hooks.eval_progress_text(24, 3, None, 12.0) == "evaluating: 24 images | 2.00 images/s"
+
+
+def test_parse_step_reads_the_step_or_names_the_checkpoint():
+    assert hooks.parse_step("/runs/a-2/model.ckpt-1200") == 1200
+    for path in ("/runs/a-2/model.ckpt", "/runs/model.ckpt-12a", "/runs/model.ckpt-"):
+        with pytest.raises(hooks.CheckpointNameError) as error:
+            hooks.parse_step(path)
+        name = path.rsplit("/", 1)[1]
+        assert str(error.value).startswith(
+            f"the checkpoint name {name!r} does not end in its global step ({path}); "
+        )

@@ -228,6 +228,7 @@ def run(
         raise RunError(f"unknown mode {mode!r}; valid: train, eval, train_and_eval")
     except (
         detection_executor.TrainingStoppedError,
+        hooks.CheckpointNameError,
         warm_start.WarmStartError,
         FileNotFoundError,
         input_reader.NoMatchingFilesError,
