@@ -12,7 +12,8 @@ import tensorflow.compat.v1 as tf
 from tensorflow.compat.v1 import estimator as tf_estimator
 
 from official.detection.executor import hooks as hooks_lib
-from official.detection.modeling import base_model
+from official.detection.executor.failures import error_headline
+from official.detection.modeling import finite_loss
 
 
 class TrainingStoppedError(RuntimeError):
@@ -87,12 +88,12 @@ class DetectionExecutor:
                 )
             else:
                 self._estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=hooks)
-        except (tf.errors.OpError, base_model.NonFiniteLossError) as exc:
-            message = str(exc)
-            if base_model.NON_FINITE_MARKER in message:
-                start = message.index(base_model.NON_FINITE_MARKER)
-                raise TrainingStoppedError(message[start:].split("\n")[0]) from exc
-            raise
+        except tf.errors.OpError as exc:
+            check = finite_loss.failed_check(exc)
+            if check is None:
+                raise
+            # A device guard has no Python error; its Assert message holds value and step.
+            raise TrainingStoppedError(str(check.error or error_headline(exc.message))) from exc
 
     def evaluate(self, input_fn, checkpoint_path=None):
         """Evaluates one checkpoint (default: the latest) with COCO metrics.

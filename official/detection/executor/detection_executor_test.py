@@ -4,8 +4,11 @@ import json
 import os
 
 import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
 
 from official.detection.executor import detection_executor
+from official.detection.modeling import finite_loss
 
 
 class _Estimator:
@@ -61,3 +64,50 @@ def test_evaluation_logs_progress_and_stops_after_its_batches(tmp_path, monkeypa
     ]
     assert progress[-1].endswith("time left 0:00:00")
     assert json.load(open(tmp_path / "eval" / "metrics_7.json")) == {"AP": 0.12}
+
+
+class _TrainingEstimator:
+    """Trains by running `loss` once, behind the non-finite loss guard."""
+
+    def __init__(self, loss_value, on_host):
+        self._loss_value = loss_value
+        self._on_host = on_host
+
+    def train(self, input_fn, max_steps, hooks):
+        with tf.Graph().as_default():
+            loss = tf.placeholder(tf.float32, [])
+            step = tf.constant(4, tf.int64)
+            guard = finite_loss.check_finite_loss(loss, step, on_host=self._on_host)
+            with tf.control_dependencies([guard]):
+                train_op = tf.debugging.assert_positive(
+                    tf.identity(loss), message="another failure"
+                )
+            with tf.Session() as session:
+                session.run(train_op, {loss: self._loss_value})
+
+
+def _executor(estimator):
+    return detection_executor.DetectionExecutor(
+        None,
+        run_config=None,
+        estimator_fn=lambda model_fn, config: estimator,
+        evaluator_fn=_Evaluator,
+    )
+
+
+def test_training_stopped_by_the_guard_is_a_typed_error_with_the_step():
+    with pytest.raises(
+        detection_executor.TrainingStoppedError,
+        match=r"^non-finite loss nan at step 5; training stopped",
+    ):
+        _executor(_TrainingEstimator(float("nan"), on_host=True)).train(None, 10)
+    with pytest.raises(
+        detection_executor.TrainingStoppedError,
+        match=r"^assertion failed: \[non-finite loss \(value.*\] \[inf\] \[4\]$",
+    ):
+        _executor(_TrainingEstimator(float("inf"), on_host=False)).train(None, 10)
+
+
+def test_other_training_failures_pass_through():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="another failure"):
+        _executor(_TrainingEstimator(-1.0, on_host=True)).train(None, 10)

@@ -10,55 +10,16 @@ example a distributed or loss-scaling optimizer) and `training_hooks_fn`.
 import abc
 import re
 
-import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow.compat.v1 import estimator as tf_estimator
 
 from official.detection.modeling import warm_start as warm_start_lib
+from official.detection.modeling.finite_loss import check_finite_loss
 from official.detection.modeling.layers import cpu_kernels
 
 TRAIN = tf_estimator.ModeKeys.TRAIN
 EVAL = tf_estimator.ModeKeys.EVAL
 PREDICT = tf_estimator.ModeKeys.PREDICT
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
-NON_FINITE_MARKER = "non-finite loss"
-
-
-def check_finite_loss(loss, global_step, on_host=True):
-    """An op that fails the session run when `loss` is NaN or infinite.
-
-    The train op depends on it, so a broken step never updates variables and
-    no checkpoint written afterwards holds its values. `on_host` raises from a
-    Python callback with the 1-based step in the message; otherwise a graph
-    `Assert` does it (for graphs compiled for a device, such as Ascend's, which
-    cannot call back into Python) and prints the value and the 0-based step.
-    """
-    advice = (
-        "training stopped before applying this step. The last checkpoint in model_dir is "
-        "intact: lower the learning rate or lengthen warm-up, check the data, then run "
-        "again to resume."
-    )
-    if not on_host:
-        return tf.Assert(
-            tf.reduce_all(tf.is_finite(loss)),
-            [f"{NON_FINITE_MARKER} (value, then the 0-based step; {advice})", loss, global_step],
-            name="check_finite_loss",
-        )
-
-    def _check(value, step):
-        if not np.isfinite(value):
-            raise NonFiniteLossError(
-                f"{NON_FINITE_MARKER} {value} at step {int(step) + 1}; {advice}"
-            )
-        return np.int32(0)
-
-    # Stateful (never folded or pruned) by default on TensorFlow 1.15 and 2.x alike.
-    return tf.numpy_function(_check, [loss, global_step], tf.int32)
 
 
 def select_trainable_variables(variables, frozen_variable_prefix):
