@@ -214,7 +214,7 @@ def run(
             train_input_fn = build_device_train_input_fn(params, placement)
             eval_input_fn = build_eval_input_fn(params, **eval_kwargs)
             summary_hook = build_train_summary_hook(params, placement)
-            interval = params.eval.num_steps_per_eval or total_steps
+            interval = params.eval.num_steps_per_eval
             metrics = None
             next_stop = interval
             while True:
