@@ -1,4 +1,4 @@
-"""Conv, separable conv, batch norm and max pooling without Keras layer objects.
+"""Conv, separable conv, dense, batch norm and max pooling without Keras layer objects.
 
 Drop-in stand-ins for the `tf.compat.v1.layers` functions the models use: the
 same variable scopes (`name`, or the auto-numbered `conv2d`, `conv2d_1`, ...
@@ -186,6 +186,55 @@ def separable_conv2d(
             bias = tf.get_variable(
                 "bias",
                 [filters],
+                dtype=dtype,
+                initializer=bias_initializer or tf.zeros_initializer(),
+                trainable=trainable,
+            )
+            outputs = tf.nn.bias_add(outputs, bias)
+        if activation is not None:
+            outputs = activation(outputs)
+    return outputs
+
+
+def dense(
+    inputs,
+    units,
+    activation=None,
+    use_bias=True,
+    kernel_initializer=None,
+    bias_initializer=None,
+    trainable=True,
+    name=None,
+):
+    """As `tf.compat.v1.layers.dense` on a matrix: variables `kernel` [D, units]
+    (glorot-uniform by default) and `bias` [units] (zeros by default).
+
+    Args:
+      inputs: float tensor [N, D] with static D; the variables take its dtype.
+      units, activation, use_bias, kernel_initializer, bias_initializer, trainable:
+        as in `tf.compat.v1.layers.dense`.
+      name: variable scope; None auto-numbers `dense[_N]` in the current scope.
+
+    Returns:
+      Tensor [N, units] of the dtype of `inputs`.
+    """
+    if inputs.get_shape().ndims != 2:
+        raise ValueError(f"dense: inputs must be a matrix [N, D]; got shape {inputs.get_shape()}")
+    depth = _static_channels(inputs, -1, "dense")
+    dtype = inputs.dtype.base_dtype
+    with tf.variable_scope(name, default_name="dense"):
+        kernel = tf.get_variable(
+            "kernel",
+            [depth, units],
+            dtype=dtype,
+            initializer=kernel_initializer or tf.glorot_uniform_initializer(),
+            trainable=trainable,
+        )
+        outputs = tf.matmul(inputs, kernel)
+        if use_bias:
+            bias = tf.get_variable(
+                "bias",
+                [units],
                 dtype=dtype,
                 initializer=bias_initializer or tf.zeros_initializer(),
                 trainable=trainable,

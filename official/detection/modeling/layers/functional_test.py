@@ -17,6 +17,7 @@ KERAS_LAYERS = types.SimpleNamespace(
         inputs, fused=True, **kwargs
     ),
     max_pooling2d=tf.layers.max_pooling2d,
+    dense=tf.layers.dense,
 )
 
 _SHAPE = [2, 8, 8, 3]
@@ -60,7 +61,14 @@ def _network(layers, images, training):
                 shared, 7, (3, 3), padding="same", depth_multiplier=1, name="predict"
             )
         outputs.append(shared)
-    return tf.concat(outputs, axis=-1)
+    net = tf.reshape(tf.concat(outputs, axis=-1), [_SHAPE[0], -1])
+    with tf.variable_scope("fcs"):
+        fc = layers.dense(net, 8, activation=tf.nn.relu, name="fc6")
+        fc = layers.dense(fc, 5, use_bias=False)
+        fc = layers.dense(
+            fc, 3, kernel_initializer=tf.random_normal_initializer(stddev=0.01), trainable=False
+        )
+    return tf.concat([net, fc], axis=1)
 
 
 def _describe(variables):
@@ -166,5 +174,7 @@ def test_errors_name_the_layer_and_the_value():
             functional.separable_conv2d(tf.placeholder(tf.float32, [1, 4, 4, None]), 2, 3)
         with pytest.raises(ValueError, match=r"batch_normalization: needs a rank-4 input"):
             functional.batch_normalization(tf.zeros([2, 3]))
+        with pytest.raises(ValueError, match=r"dense: inputs must be a matrix \[N, D\]; got"):
+            functional.dense(images, 2)
         with pytest.raises(ValueError, match=r"max_pooling2d: data_format must be one of"):
             functional.max_pooling2d(images, 2, 2, data_format="nchw")
