@@ -8,17 +8,16 @@ follow the ancestor's checkpoints: `fast_rcnn_head/conv_{i}`,
 each conv and fully connected layer when batch norm is on.
 """
 
-import functools
-
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations
+from official.detection.modeling.heads.head_layers import (
+    check_activation,
+    check_int,
+    conv_layer,
+    msra_initializer,
+)
+from official.detection.modeling.layers import functional
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"FastRCNNHead: {name} must be an int >= {minimum}; got {value!r}")
 
 
 class FastRCNNHead:
@@ -56,37 +55,22 @@ class FastRCNNHead:
           (the ancestor's Mask R-CNN default is False).
         batch_norm_momentum, batch_norm_epsilon: batch-norm hyperparameters.
         """
-        _check_int(num_classes, "num_classes", 1)
-        _check_int(num_convs, "num_convs", 0)
-        _check_int(num_filters, "num_filters", 1)
-        _check_int(num_fcs, "num_fcs", 0)
-        _check_int(fc_dims, "fc_dims", 1)
-        if activation not in activations.ACTIVATIONS:
-            raise ValueError(
-                f"FastRCNNHead: unknown activation {activation!r}; "
-                f"valid: {sorted(activations.ACTIVATIONS)}"
-            )
+        for name, value, minimum in (
+            ("num_classes", num_classes, 1),
+            ("num_convs", num_convs, 0),
+            ("num_filters", num_filters, 1),
+            ("num_fcs", num_fcs, 0),
+            ("fc_dims", fc_dims, 1),
+        ):
+            check_int("FastRCNNHead", name, value, minimum)
+        self._activation = check_activation("FastRCNNHead", activation)
         self._num_classes = num_classes
         self._num_convs = num_convs
         self._num_filters = num_filters
         self._num_fcs = num_fcs
         self._fc_dims = fc_dims
         self._class_agnostic_bbox_pred = bool(class_agnostic_bbox_pred)
-        self._activation = activations.ACTIVATIONS[activation]
-        if use_separable_conv:
-            self._conv = functools.partial(
-                tf.layers.separable_conv2d,
-                depth_multiplier=1,
-                bias_initializer=tf.zeros_initializer(),
-            )
-        else:
-            self._conv = functools.partial(
-                tf.layers.conv2d,
-                kernel_initializer=tf.variance_scaling_initializer(
-                    scale=2.0, mode="fan_out", distribution="untruncated_normal"
-                ),
-                bias_initializer=tf.zeros_initializer(),
-            )
+        self._conv = conv_layer(use_separable_conv, msra_initializer())
         self._batch_norm = None
         if use_batch_norm:
             self._batch_norm = BatchNormActivation(
@@ -130,26 +114,24 @@ class FastRCNNHead:
             # Flattened in (y, x, channel) order, the layout of fc6's kernel.
             net = tf.reshape(net, [-1, height * width * net.get_shape().as_list()[-1]])
             for i in range(self._num_fcs):
-                net = tf.layers.dense(
+                net = functional.dense(
                     net,
                     self._fc_dims,
                     activation=self._activation if self._batch_norm is None else None,
                     name=f"fc{i + 6}",
                 )
                 net = self._normalize_dense(net, is_training)
-            class_outputs = tf.layers.dense(
+            class_outputs = functional.dense(
                 net,
                 self._num_classes,
                 kernel_initializer=tf.random_normal_initializer(stddev=0.01),
-                bias_initializer=tf.zeros_initializer(),
                 name="class-predict",
             )
             num_box_outputs = 4 if self._class_agnostic_bbox_pred else 4 * self._num_classes
-            box_outputs = tf.layers.dense(
+            box_outputs = functional.dense(
                 net,
                 num_box_outputs,
                 kernel_initializer=tf.random_normal_initializer(stddev=0.001),
-                bias_initializer=tf.zeros_initializer(),
                 name="box-predict",
             )
         class_outputs = tf.reshape(class_outputs, [batch_size, num_rois, self._num_classes])

@@ -26,24 +26,15 @@ CPU-seconds, dominate the head; `only_foreground_rois` skips them for RoIs the
 mask loss ignores.
 """
 
-import functools
-
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations
+from official.detection.modeling.heads.head_layers import (
+    check_activation,
+    check_int,
+    conv_layer,
+    msra_initializer,
+)
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"MaskHead: {name} must be an int >= {minimum}; got {value!r}")
-
-
-def msra_initializer():
-    """He-normal on fan-out (Caffe2's MSRA fill), the ancestor's mask-head initialiser."""
-    return tf.variance_scaling_initializer(
-        scale=2.0, mode="fan_out", distribution="untruncated_normal"
-    )
 
 
 def deconv_2x2_as_matmul(features, kernel):
@@ -109,39 +100,23 @@ class MaskHead:
           which CPUs and GPUs handle and NPUs do not. Not applied when training
           with batch norm, whose batch statistics span every RoI.
         """
-        _check_int(num_classes, "num_classes", 1)
-        _check_int(mask_target_size, "mask_target_size", 2)
+        check_int("MaskHead", "num_classes", num_classes, 1)
+        check_int("MaskHead", "mask_target_size", mask_target_size, 2)
         if mask_target_size % 2:
             raise ValueError(
                 f"MaskHead: mask_target_size must be even (twice the RoI feature size); "
                 f"got {mask_target_size}"
             )
-        _check_int(num_convs, "num_convs", 0)
-        _check_int(num_filters, "num_filters", 1)
-        if activation not in activations.ACTIVATIONS:
-            raise ValueError(
-                f"MaskHead: unknown activation {activation!r}; "
-                f"valid: {sorted(activations.ACTIVATIONS)}"
-            )
+        check_int("MaskHead", "num_convs", num_convs, 0)
+        check_int("MaskHead", "num_filters", num_filters, 1)
+        self._activation = check_activation("MaskHead", activation)
         self._num_classes = num_classes
         self._mask_target_size = mask_target_size
         self._num_convs = num_convs
         self._num_filters = num_filters
         self._use_separable_conv = bool(use_separable_conv)
         self._only_foreground_rois = bool(only_foreground_rois)
-        self._activation = activations.ACTIVATIONS[activation]
-        if use_separable_conv:
-            self._conv = functools.partial(
-                tf.layers.separable_conv2d,
-                depth_multiplier=1,
-                bias_initializer=tf.zeros_initializer(),
-            )
-        else:
-            self._conv = functools.partial(
-                tf.layers.conv2d,
-                kernel_initializer=msra_initializer(),
-                bias_initializer=tf.zeros_initializer(),
-            )
+        self._conv = conv_layer(use_separable_conv, msra_initializer())
         self._batch_norm = None
         if use_batch_norm:
             self._batch_norm = BatchNormActivation(

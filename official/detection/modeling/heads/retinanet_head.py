@@ -11,22 +11,16 @@ statistics), which gives the ancestor's checkpoint names:
 before box net, as in the ancestor.
 """
 
-import functools
 import math
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations, functional
+from official.detection.modeling.heads.head_layers import check_activation, check_int, conv_layer
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 # Initial foreground probability of every class logit (the paper's prior pi),
 # so that the many background anchors do not swamp the first iterations.
 CLASS_PRIOR_PROBABILITY = 0.01
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RetinaNetHead: {name} must be a positive int; got {value!r}")
 
 
 class RetinaNetHead:
@@ -67,16 +61,14 @@ class RetinaNetHead:
                 f"RetinaNetHead: min_level must be <= max_level; got min_level={min_level}, "
                 f"max_level={max_level}"
             )
-        _positive_int(num_classes, "num_classes")
-        _positive_int(anchors_per_location, "anchors_per_location")
-        _positive_int(num_filters, "num_filters")
-        if isinstance(num_convs, bool) or not isinstance(num_convs, int) or num_convs < 0:
-            raise ValueError(f"RetinaNetHead: num_convs must be an int >= 0; got {num_convs!r}")
-        if activation not in activations.ACTIVATIONS:
-            raise ValueError(
-                f"RetinaNetHead: unknown activation {activation!r}; "
-                f"valid: {sorted(activations.ACTIVATIONS)}"
-            )
+        for name, value, minimum in (
+            ("num_classes", num_classes, 1),
+            ("anchors_per_location", anchors_per_location, 1),
+            ("num_filters", num_filters, 1),
+            ("num_convs", num_convs, 0),
+        ):
+            check_int("RetinaNetHead", name, value, minimum)
+        self._activation = check_activation("RetinaNetHead", activation)
         self._min_level = min_level
         self._max_level = max_level
         self._num_classes = num_classes
@@ -84,7 +76,6 @@ class RetinaNetHead:
         self._num_convs = num_convs
         self._num_filters = num_filters
         self._use_separable_conv = use_separable_conv
-        self._activation = activations.ACTIVATIONS[activation]
         self._batch_norm = None
         if use_batch_norm:
             self._batch_norm = BatchNormActivation(
@@ -153,13 +144,9 @@ class RetinaNetHead:
             )
 
     def _conv(self, features, filters, name, *, kernel_stddev, bias_initializer, activation=None):
-        if self._use_separable_conv:
-            conv = functools.partial(functional.separable_conv2d, depth_multiplier=1)
-        else:
-            conv = functools.partial(
-                functional.conv2d,
-                kernel_initializer=tf.random_normal_initializer(stddev=kernel_stddev),
-            )
+        conv = conv_layer(
+            self._use_separable_conv, tf.random_normal_initializer(stddev=kernel_stddev)
+        )
         return conv(
             features,
             filters,

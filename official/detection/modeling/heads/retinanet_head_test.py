@@ -161,9 +161,9 @@ def test_unequal_channels_raise():
     "kwargs, match",
     [
         ({"activation": "gelu"}, r"unknown activation 'gelu'; valid: \['relu', 'swish'\]"),
-        ({"num_classes": 0}, r"num_classes must be a positive int; got 0"),
-        ({"anchors_per_location": 2.0}, r"anchors_per_location must be a positive int; got 2\.0"),
-        ({"num_filters": -1}, r"num_filters must be a positive int; got -1"),
+        ({"num_classes": 0}, r"num_classes must be an int >= 1; got 0"),
+        ({"anchors_per_location": 2.0}, r"anchors_per_location must be an int >= 1; got 2\.0"),
+        ({"num_filters": -1}, r"num_filters must be an int >= 1; got -1"),
         ({"num_convs": -1}, r"num_convs must be an int >= 0; got -1"),
         ({"min_level": 6, "max_level": 5}, r"min_level must be <= max_level; got min_level=6"),
     ],

@@ -8,17 +8,10 @@ variables carry the ancestor's checkpoint names: `rpn_head/rpn` (3x3 conv),
 the per-level batch norms.
 """
 
-import functools
-
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.layers import activations
+from official.detection.modeling.heads.head_layers import check_activation, check_int, conv_layer
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"RPNHead: {name} must be an int >= {minimum}; got {value!r}")
 
 
 class RPNHead:
@@ -61,32 +54,16 @@ class RPNHead:
                 f"RPNHead: min_level must be <= max_level; got min_level={min_level}, "
                 f"max_level={max_level}"
             )
-        _check_int(anchors_per_location, "anchors_per_location", 1)
-        _check_int(num_convs, "num_convs", 0)
-        _check_int(num_filters, "num_filters", 1)
-        if activation not in activations.ACTIVATIONS:
-            raise ValueError(
-                f"RPNHead: unknown activation {activation!r}; "
-                f"valid: {sorted(activations.ACTIVATIONS)}"
-            )
+        check_int("RPNHead", "anchors_per_location", anchors_per_location, 1)
+        check_int("RPNHead", "num_convs", num_convs, 0)
+        check_int("RPNHead", "num_filters", num_filters, 1)
+        self._activation = check_activation("RPNHead", activation)
         self._min_level = min_level
         self._max_level = max_level
         self._anchors_per_location = anchors_per_location
         self._num_convs = num_convs
         self._num_filters = num_filters
-        self._activation = activations.ACTIVATIONS[activation]
-        if use_separable_conv:
-            self._conv = functools.partial(
-                tf.layers.separable_conv2d,
-                depth_multiplier=1,
-                bias_initializer=tf.zeros_initializer(),
-            )
-        else:
-            self._conv = functools.partial(
-                tf.layers.conv2d,
-                kernel_initializer=tf.random_normal_initializer(stddev=0.01),
-                bias_initializer=tf.zeros_initializer(),
-            )
+        self._conv = conv_layer(use_separable_conv, tf.random_normal_initializer(stddev=0.01))
         self._batch_norm = None
         if use_batch_norm:
             self._batch_norm = BatchNormActivation(
