@@ -36,6 +36,8 @@ import tempfile
 import time
 import warnings
 
+from official.detection.executor import placement
+
 CONFIG_ROOT = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "official", "detection", "configs"
 )
@@ -142,17 +144,21 @@ def build_graph(params, batches, mode, cpu_kernels):
     import tensorflow.compat.v1 as tf
 
     from official.detection.modeling import factory as model_factory
+    from official.detection.modeling.layers import cpu_kernels as cpu_kernels_lib
 
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(0)
         images, labels = repeat_cached(batches)
-        model = model_factory.build_model(params, cpu_kernels=cpu_kernels)
+        model_fn = model_factory.build_model(params).model_fn
+        if cpu_kernels:
+            model_fn = cpu_kernels_lib.wrap_model_fn(model_fn)
         start = time.perf_counter()
         if mode == TRAIN:
-            fetches = model.model_fn(images, labels, mode).train_op
+            fetches = model_fn(images, labels, mode, None).train_op
         else:
-            fetches = model.model_fn({"images": images, "labels": labels}, None, mode).predictions
+            features = {"images": images, "labels": labels}
+            fetches = model_fn(features, None, mode, None).predictions
         build_seconds = time.perf_counter() - start
     return graph, fetches, build_seconds
 
@@ -253,6 +259,8 @@ def run(args):
     warnings.filterwarnings("ignore", message=".*is deprecated and will be removed")
     tf.disable_eager_execution()
     tf.logging.set_verbosity(tf.logging.ERROR)
+    # As main.py resolves it for a CPU run.
+    cpu_kernels, _ = placement.resolve_cpu_kernels(args.cpu_kernels, "cpu")
     session_config = tf.ConfigProto(
         intra_op_parallelism_threads=args.cores,
         inter_op_parallelism_threads=args.inter_op_threads or args.cores,
@@ -271,16 +279,15 @@ def run(args):
     print(
         f"setting: image_size={args.image_size} batch_size={args.batch_size} "
         f"intra_op_threads={args.cores} inter_op_threads={args.inter_op_threads or args.cores} "
-        f"tf={tf.__version__}"
+        f"tf={tf.__version__} kernels={'cpu' if cpu_kernels else 'tensorflow'} "
+        f"(--cpu_kernels={args.cpu_kernels})"
     )
     print(f"input: {num_batches} parsed batch(es) cached in memory and repeated; not timed")
     peak = max(matmul_gflops(session_config, args.matmul_size, args.matmul_steps))
     results = {}
     for mode in [TRAIN] + ([] if args.skip_eval else [PREDICT]):
         batches = cache_batches(params, mode, num_batches, session_config)
-        graph, fetches, build_seconds = build_graph(
-            params, batches, mode, cpu_kernels=not args.tf_kernels
-        )
+        graph, fetches, build_seconds = build_graph(params, batches, mode, cpu_kernels)
         with graph.as_default(), tf.Session(config=session_config) as sess:
             sess.run(tf.global_variables_initializer())
             load = os.getloadavg()[0]
@@ -289,7 +296,7 @@ def run(args):
             else:
                 seconds, cpu = time_runs(sess, fetches, args.eval_steps, args.eval_warmup)
         flops_as_run = count_flops(graph, fetches)
-        if args.tf_kernels:
+        if not cpu_kernels:
             flops = flops_as_run
         else:
             # The work measure is that of direct convolutions, so that rates compare
@@ -367,10 +374,11 @@ def parse_args(argv):
     parser.add_argument("--eval_warmup", type=int, default=2)
     parser.add_argument("--skip_eval", action="store_true")
     parser.add_argument(
-        "--tf_kernels",
-        action="store_true",
-        help="TensorFlow's own convolution and batch-norm kernels instead of the CPU ones "
-        "that training on a CPU uses (modeling/layers/cpu_kernels.py)",
+        "--cpu_kernels",
+        choices=placement.CPU_KERNELS,
+        default="auto",
+        help="as main.py --cpu_kernels on a CPU run: auto and on use the CPU kernels "
+        "(modeling/layers/cpu_kernels.py), off TensorFlow's own",
     )
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")

@@ -34,6 +34,7 @@ def test_tiny_resnet18_retinanet_reports_every_field(tmp_path):
     assert "retinanet_r50_fpn_coco.yaml (type retinanet)" in out
     assert re.search(r"^machine: nproc=\d+ cpu='.*' cores_used=2 onednn=(on|off)", out, re.M)
     assert "cached in memory and repeated; not timed" in out
+    assert re.search(r"^setting: .* kernels=cpu \(--cpu_kernels=auto\)$", out, re.M)
     # ResNet-18 (11.2M without its classifier) plus the small FPN and head.
     assert 11_000_000 < _field(out, "parameters") < 12_500_000
     for name in ("train_step_s", "train_step_cpu_s", "train_images_per_s", "eval_images_per_s"):
@@ -66,6 +67,14 @@ def test_model_that_contradicts_the_yaml_type_is_refused():
     assert result.returncode == 1
     assert "--model: 'mask_rcnn' but" in result.stderr
     assert "declares type 'retinanet'" in result.stderr
+
+
+def test_a_bad_kernel_choice_is_refused():
+    result = _run("--model=retinanet", "--cpu_kernels=fast")
+    assert result.returncode == 2
+    assert "--cpu_kernels: invalid choice: 'fast' (choose from 'auto', 'on', 'off')" in (
+        result.stderr
+    )
 
 
 def test_config_or_model_is_required():

@@ -12,7 +12,9 @@ evaluation).
 Devices: `--device=auto` takes an Ascend NPU when npu_bridge imports, else the GPUs
 TensorFlow sees, else the CPU. `--precision=mixed` computes in fp16 where safe (NPU
 default; GPUs through the automatic mixed precision rewrite; not on CPUs);
-`--precision_mode` sets the Ascend precision mode directly. Several processes (Ascend
+`--precision_mode` sets the Ascend precision mode directly. `--cpu_kernels=off` keeps
+TensorFlow's kernels on a CPU run (auto and on: the CPU kernels of
+modeling/layers/cpu_kernels.py). Several processes (Ascend
 ranks from RANK_SIZE/RANK_ID, or workers from TF_CONFIG) train one model together;
 `train.train_batch_size` is the global batch over all their devices. See
 executor/devices.py and the launch scripts in test/.
@@ -73,6 +75,13 @@ flags.DEFINE_string(
     f"{', '.join(placement.NPU_PRECISION_MODES)}; unset: allow_mix_precision "
     "(allow_fp32_to_fp16 with --precision=fp32).",
 )
+flags.DEFINE_string(
+    "cpu_kernels",
+    "auto",
+    f"One of {', '.join(placement.CPU_KERNELS)}: the CPU kernels (Winograd 3x3 "
+    "convolutions, GEMM filter gradients, written-out batch norms) or TensorFlow's own; "
+    "auto and on: on for CPU runs (GPUs and NPUs keep their own kernels).",
+)
 flags.DEFINE_integer(
     "num_devices",
     0,
@@ -108,7 +117,7 @@ def check_flags(argv):
             f"--eval_after_training applies to --mode=train only, not --mode={FLAGS.mode}"
         )
     placement.check_device_flags(
-        FLAGS.device, FLAGS.precision, FLAGS.precision_mode, FLAGS.num_devices
+        FLAGS.device, FLAGS.precision, FLAGS.precision_mode, FLAGS.num_devices, FLAGS.cpu_kernels
     )
 
 
@@ -150,6 +159,7 @@ def _run(argv):
                 precision=FLAGS.precision,
                 precision_mode=FLAGS.precision_mode,
                 num_devices=FLAGS.num_devices,
+                cpu_kernels=FLAGS.cpu_kernels,
             )
     except (loader.ConfigError, runner.RunError, EvaluationInputError) as exc:
         return _fail(exc)

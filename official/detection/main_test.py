@@ -63,6 +63,10 @@ def _train_retinanet(model_dir, override, *extra, config=SHAPES_CONFIG):
         (["--mode=train"], "--model_dir is required"),
         (["--model_dir=/tmp/x", "--mode=eval", "--eval_after_training"], "applies to --mode=train"),
         (["--model_dir=/tmp/x", "--params_override=train.total_stepz=3"], "train.total_steps"),
+        (
+            ["--model_dir=/tmp/x", "--cpu_kernels=fast"],
+            "error: --cpu_kernels='fast' is not a kernel choice; valid: auto, on, off",
+        ),
     ],
 )
 def test_bad_flags_exit_1_with_a_clear_message(args, message):
@@ -174,8 +178,8 @@ BOX_METRICS = {"AP", "AP50", "AP75", "APs", "APm", "APl"}
 BOX_METRICS |= {"ARmax1", "ARmax10", "ARmax100", "ARs", "ARm", "ARl"}
 
 
-@pytest.mark.parametrize("model", ["mask_rcnn", "faster_rcnn"])
-def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model):
+@pytest.mark.parametrize("model, cpu_kernels", [("mask_rcnn", "auto"), ("faster_rcnn", "off")])
+def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model, cpu_kernels):
     """A few steps of each R-CNN, evaluated with the JSON file, then from the records."""
     model_dir = str(tmp_path / "model")
     override = (
@@ -185,7 +189,7 @@ def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model):
         "train.total_steps=3,train.iterations_per_loop=3,train.train_batch_size=2,"
         "train.learning_rate.warmup_steps=1,eval.eval_batch_size=2"
     )
-    common = [f"--model={model}", f"--model_dir={model_dir}"]
+    common = [f"--model={model}", f"--model_dir={model_dir}", f"--cpu_kernels={cpu_kernels}"]
     common.append(f"--config_file={MASK_RCNN_SHAPES_CONFIG}")
     result = _run_main(
         *common, "--mode=train", "--eval_after_training", f"--params_override={override}"
@@ -195,6 +199,14 @@ def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model):
     for loss in ("rpn_score_loss", "rpn_box_loss", "fast_rcnn_class_loss", "fast_rcnn_box_loss"):
         assert loss in result.stderr
     assert ("mask_loss" in result.stderr) == (model == "mask_rcnn")
+    # Which kernels, once at the start; layers that cannot use the CPU kernels (the mask
+    # head on the foreground RoIs, the predict graph's dynamic batch), once per graph.
+    kernels = "replica(s) in all; " + (
+        "TensorFlow's kernels" if cpu_kernels == "off" else "CPU kernels: Winograd convolutions"
+    )
+    assert result.stderr.count(kernels) == 1
+    fallbacks = re.findall(r"keep TensorFlow's kernels; .* \((\w+) graph\)", result.stderr)
+    assert fallbacks == ([] if cpu_kernels == "off" else ["train", "infer"])
     metrics = json.load(open(os.path.join(model_dir, "eval", "metrics_3.json")))
     expected = BOX_METRICS | ({f"mask_{m}" for m in BOX_METRICS} if model == "mask_rcnn" else set())
     assert set(metrics) == expected

@@ -14,6 +14,7 @@ from tensorflow.compat.v1 import estimator as tf_estimator
 from official.detection.executor import hooks as hooks_lib
 from official.detection.executor.failures import error_headline
 from official.detection.modeling import finite_loss
+from official.detection.modeling.layers import cpu_kernels as cpu_kernels_lib
 
 
 class TrainingStoppedError(RuntimeError):
@@ -44,6 +45,7 @@ class DetectionExecutor:
         eval_batches=None,
         multi_worker=False,
         eval_progress_secs=30.0,
+        cpu_kernels=False,
     ):
         """
         Args:
@@ -60,7 +62,11 @@ class DetectionExecutor:
             coordinator of `tf.estimator.train_and_evaluate`.
           eval_progress_secs: an evaluation logs its progress (images, images/s, time
             left) when this many seconds passed since its start or last progress line.
+          cpu_kernels: build the model_fn's graphs with the CPU kernels
+            (modeling/layers/cpu_kernels.py), as the placement resolved them.
         """
+        if cpu_kernels:
+            model_fn = cpu_kernels_lib.wrap_model_fn(model_fn)
         self._estimator = estimator_fn(model_fn, run_config)
         self._evaluator_fn = evaluator_fn
         self._eval_batches = eval_batches

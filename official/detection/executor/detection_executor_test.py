@@ -9,6 +9,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.executor import detection_executor
 from official.detection.modeling import finite_loss
+from official.detection.modeling.layers import cpu_kernels as cpu_kernels_lib
 
 
 class _Estimator:
@@ -111,3 +112,24 @@ def test_training_stopped_by_the_guard_is_a_typed_error_with_the_step():
 def test_other_training_failures_pass_through():
     with pytest.raises(tf.errors.InvalidArgumentError, match="another failure"):
         _executor(_TrainingEstimator(-1.0, on_host=True)).train(None, 10)
+
+
+@pytest.mark.parametrize("cpu_kernels", [True, False])
+def test_the_estimator_model_fn_builds_with_the_cpu_kernels_when_asked(cpu_kernels):
+    seen = []
+
+    def model_fn(features, labels, mode, params):
+        seen.append(cpu_kernels_lib.active())
+        return mode
+
+    executor = detection_executor.DetectionExecutor(
+        model_fn,
+        run_config=None,
+        evaluator_fn=_Evaluator,
+        estimator_fn=lambda model_fn, config: model_fn,
+        cpu_kernels=cpu_kernels,
+    )
+    with tf.Graph().as_default():
+        assert executor.estimator(None, None, "train", {}) == "train"
+    assert seen == [cpu_kernels]
+    assert (executor.estimator is model_fn) is not cpu_kernels

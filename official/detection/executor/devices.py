@@ -23,6 +23,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from official.detection.executor import distribution, npu
 from official.detection.executor import placement as placement_lib
+from official.detection.modeling.layers import cpu_kernels as cpu_kernels_lib
 
 # TF's own default starting scale for float16 dynamic loss scaling.
 DEFAULT_GPU_INIT_LOSS_SCALE = 2.0**15
@@ -33,13 +34,16 @@ def count_gpus():
     return len(tf.config.experimental.list_physical_devices("GPU"))
 
 
-def place(device, *, precision=None, precision_mode=None, num_devices=0, environ=None):
+def place(
+    device, *, precision=None, precision_mode=None, num_devices=0, environ=None, cpu_kernels="auto"
+):
     """Resolves `device` ('auto' included) and returns this process's Placement.
 
     Args:
       device: --device ('auto', 'cpu', 'gpu' or 'npu').
-      precision, precision_mode, num_devices: the flags of the same names, as
-        main.py's placement.check_device_flags passed them.
+      precision, precision_mode, num_devices, cpu_kernels: the flags of the same names,
+        as main.py's placement.check_device_flags passed them; a --cpu_kernels that the
+        device overrules is logged as a warning.
       environ: the environment (default os.environ): RANK_SIZE, RANK_ID, TF_CONFIG.
 
     Raises:
@@ -53,6 +57,9 @@ def place(device, *, precision=None, precision_mode=None, num_devices=0, environ
     if device == "auto":
         # main.py checked the flags against an explicit device; this one is known now.
         placement_lib.check_flags_for_device(resolved, precision, precision_mode, num_devices)
+    _, warning = placement_lib.resolve_cpu_kernels(cpu_kernels, resolved)
+    if warning:
+        tf.logging.warning("%s", warning)
     return placement_lib.plan_placement(
         resolved,
         precision=precision,
@@ -60,6 +67,7 @@ def place(device, *, precision=None, precision_mode=None, num_devices=0, environ
         num_devices=num_devices,
         num_gpus=num_gpus,
         environ=environ,
+        cpu_kernels=cpu_kernels,
     )
 
 
@@ -148,10 +156,13 @@ def build_optimizer_wrapper(params, placement):
 
 
 def describe(placement):
-    """One line for the log: device, precision and the replica layout."""
+    """One line for the log: device, precision, the replica layout and the kernels."""
     text = f"device {placement.device} x{placement.local_devices}, precision {placement.precision}"
     if placement.precision_mode:
         text += f" (precision_mode {placement.precision_mode})"
     if placement.num_workers > 1:
         text += f", rank {placement.worker_index} of {placement.num_workers} processes"
-    return text + f", {placement.num_replicas} replica(s) in all"
+    text += f", {placement.num_replicas} replica(s) in all; "
+    if placement.cpu_kernels:
+        return text + f"CPU kernels: {cpu_kernels_lib.DESCRIPTION}"
+    return text + "TensorFlow's kernels"

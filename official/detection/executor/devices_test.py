@@ -123,7 +123,11 @@ def test_place_on_this_machine():
     with pytest.raises(DeviceError, match="is an Ascend NPU setting, not for --device=cpu"):
         devices.place("auto", precision_mode="allow_mix_precision", environ={})
     assert devices.describe(devices.place("cpu", num_devices=2, environ={})) == (
-        "device cpu x2, precision fp32, 2 replica(s) in all"
+        "device cpu x2, precision fp32, 2 replica(s) in all; CPU kernels: Winograd "
+        "convolutions (3x3), GEMM filter gradients, written-out batch norms"
+    )
+    assert devices.describe(devices.place("cpu", environ={}, cpu_kernels="off")) == (
+        "device cpu x1, precision fp32, 1 replica(s) in all; TensorFlow's kernels"
     )
 
 

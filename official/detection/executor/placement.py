@@ -37,6 +37,10 @@ NPU_MIXED_PRECISION_MODES = ("allow_mix_precision", "force_fp16")
 # --precision on the NPU when --precision_mode is not given.
 NPU_PRECISION_MODE_FOR = {"mixed": "allow_mix_precision", "fp32": "allow_fp32_to_fp16"}
 DEFAULT_PRECISION = {"npu": "mixed", "gpu": "fp32", "cpu": "fp32"}
+# --cpu_kernels: the kernels of modeling/layers/cpu_kernels.py. auto and on use them
+# on the CPU only: GPUs and NPUs have fast kernels of their own for these layers,
+# and the written-out batch norm is not meant for their fp16.
+CPU_KERNELS = ("auto", "on", "off")
 
 NPU_PACKAGE = "npu_bridge"
 NPU_MISSING_HELP = (
@@ -59,7 +63,9 @@ def npu_bridge_available():
         return False
 
 
-def check_device_flags(device, precision=None, precision_mode=None, num_devices=0):
+def check_device_flags(
+    device, precision=None, precision_mode=None, num_devices=0, cpu_kernels="auto"
+):
     """Validates the device flags on their own; raises DeviceError naming the flag.
 
     main.py calls it once per run, before TensorFlow loads. With --device=auto the
@@ -70,9 +76,15 @@ def check_device_flags(device, precision=None, precision_mode=None, num_devices=
       precision: --precision, one of PRECISIONS, or None for the device's default.
       precision_mode: --precision_mode (Ascend only), one of NPU_PRECISION_MODES, or None.
       num_devices: --num_devices, >= 0 (0: all visible GPUs, one CPU or one NPU).
+      cpu_kernels: --cpu_kernels, one of CPU_KERNELS.
     """
     if device not in DEVICES:
         raise DeviceError(f"--device={device!r} is not a device; valid: {', '.join(DEVICES)}")
+    if cpu_kernels not in CPU_KERNELS:
+        raise DeviceError(
+            f"--cpu_kernels={cpu_kernels!r} is not a kernel choice; valid: "
+            f"{', '.join(CPU_KERNELS)} (auto: on for CPU runs)"
+        )
     if precision is not None and precision not in PRECISIONS:
         raise DeviceError(
             f"--precision={precision!r} is not a precision; valid: {', '.join(PRECISIONS)}"
@@ -108,6 +120,22 @@ def check_flags_for_device(device, precision, precision_mode, num_devices):
             "start one process per device with RANK_SIZE/RANK_ID set "
             "(test/train_full_8p.sh does this)"
         )
+
+
+def resolve_cpu_kernels(choice, device):
+    """(use the CPU kernels, a warning for the log or None) for --cpu_kernels on `device`.
+
+    `choice` is checked by check_device_flags. --cpu_kernels=on for a GPU or NPU run
+    keeps TensorFlow's kernels and says so.
+    """
+    if choice == "off" or device == "cpu":
+        return choice != "off", None
+    if choice == "on":
+        return False, (
+            f"--cpu_kernels=on is for CPU runs; this {device} run keeps TensorFlow's "
+            "kernels, which are the fast ones there"
+        )
+    return False, None
 
 
 def resolve_device(requested, *, npu_available, num_gpus):
@@ -220,6 +248,8 @@ class Placement:
         Ascend, the TF_CONFIG workers on GPUs/CPUs, else 1).
       worker_index: this process's index among them (RANK_ID, TF_CONFIG order).
       multi_worker: a TF_CONFIG cluster (MultiWorkerMirroredStrategy).
+      cpu_kernels: the model_fn is built with the CPU kernels
+        (modeling/layers/cpu_kernels.py); see resolve_cpu_kernels.
     """
 
     device: str
@@ -229,6 +259,7 @@ class Placement:
     num_workers: int = 1
     worker_index: int = 0
     multi_worker: bool = False
+    cpu_kernels: bool = False
 
     @property
     def num_replicas(self):
@@ -249,7 +280,14 @@ class Placement:
 
 
 def plan_placement(
-    device, *, precision=None, precision_mode=None, num_devices=0, num_gpus=0, environ=None
+    device,
+    *,
+    precision=None,
+    precision_mode=None,
+    num_devices=0,
+    num_gpus=0,
+    environ=None,
+    cpu_kernels="auto",
 ):
     """The Placement of this process.
 
@@ -260,10 +298,17 @@ def plan_placement(
       num_devices: --num_devices; 0 means all visible GPUs, one CPU or one NPU.
       num_gpus: GPUs TensorFlow sees.
       environ: the environment (RANK_SIZE, RANK_ID, TF_CONFIG).
+      cpu_kernels: --cpu_kernels (see resolve_cpu_kernels).
     """
     environ = {} if environ is None else environ
     if device not in ("cpu", "gpu", "npu"):
         raise DeviceError(f"plan_placement needs a resolved device, got {device!r}")
+    placement = _plan_placement(device, precision, precision_mode, num_devices, num_gpus, environ)
+    use_cpu_kernels, _ = resolve_cpu_kernels(cpu_kernels, device)
+    return dataclasses.replace(placement, cpu_kernels=use_cpu_kernels)
+
+
+def _plan_placement(device, precision, precision_mode, num_devices, num_gpus, environ):
     cluster = read_tf_config(environ)
     if device == "npu":
         if cluster is not None:

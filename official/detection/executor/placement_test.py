@@ -41,6 +41,10 @@ def _tf_config(cluster, task_type, index):
         (dict(device="cpu", precision="mixed"), "--precision=mixed needs a GPU or an Ascend NPU"),
         (dict(device="cpu", num_devices=-1), "--num_devices must be an int >= 0, got -1"),
         (dict(device="npu", num_devices=8), "each process drives one NPU; start one process"),
+        (
+            dict(device="cpu", cpu_kernels="fast"),
+            "--cpu_kernels='fast' is not a kernel choice; valid: auto, on, off (auto: on for CPU",
+        ),
     ],
 )
 def test_bad_device_flags_name_the_flag(kwargs, message, with_npu):
@@ -60,6 +64,32 @@ def test_npu_without_npu_bridge_names_the_package(no_npu):
         pl.check_device_flags("npu")
     with pytest.raises(DeviceError, match="npu_bridge"):
         pl.resolve_device("npu", npu_available=False, num_gpus=4)
+
+
+@pytest.mark.parametrize(
+    "choice, device, expected, warned",
+    [
+        ("auto", "cpu", True, False),
+        ("on", "cpu", True, False),
+        ("off", "cpu", False, False),
+        ("auto", "gpu", False, False),
+        ("off", "npu", False, False),
+        ("on", "gpu", False, True),
+        ("on", "npu", False, True),
+    ],
+)
+def test_cpu_kernels_are_resolved_with_the_device(choice, device, expected, warned, with_npu):
+    enabled, warning = pl.resolve_cpu_kernels(choice, device)
+    assert enabled is expected
+    if warned:
+        assert warning == (
+            f"--cpu_kernels=on is for CPU runs; this {device} run keeps TensorFlow's kernels, "
+            "which are the fast ones there"
+        )
+    else:
+        assert warning is None
+    placement = pl.plan_placement(device, num_gpus=1, cpu_kernels=choice)
+    assert placement.cpu_kernels is expected
 
 
 def test_npu_bridge_is_not_importable_in_the_test_environment():

@@ -108,7 +108,6 @@ def build_executor(params, placement=None):
         optimizer_wrapper=devices.build_optimizer_wrapper(params, placement),
         training_hooks_fn=training_hooks_fn,
         compiled_device=placement.device == "npu",
-        cpu_kernels=placement.device == "cpu",
     )
     eval_batches = None
     if params.eval.eval_samples:
@@ -120,6 +119,7 @@ def build_executor(params, placement=None):
         eval_batches=eval_batches,
         estimator_fn=devices.build_estimator_fn(placement),
         multi_worker=placement.multi_worker,
+        cpu_kernels=placement.cpu_kernels,
     )
 
 
@@ -149,11 +149,15 @@ def build_train_summary_hook(params, placement):
     )
 
 
-def place(device="auto", precision=None, precision_mode=None, num_devices=0):
+def place(device="auto", precision=None, precision_mode=None, num_devices=0, cpu_kernels="auto"):
     """This process's Placement from the device flags and the launch environment."""
     try:
         return devices.place(
-            device, precision=precision, precision_mode=precision_mode, num_devices=num_devices
+            device,
+            precision=precision,
+            precision_mode=precision_mode,
+            num_devices=num_devices,
+            cpu_kernels=cpu_kernels,
         )
     except placement_lib.DeviceError as exc:
         raise RunError(str(exc)) from exc
@@ -168,11 +172,12 @@ def run(
     precision=None,
     precision_mode=None,
     num_devices=0,
+    cpu_kernels="auto",
 ):
     """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None.
 
-    `device`, `precision`, `precision_mode` and `num_devices` are main.py's flags (see
-    devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
+    `device`, `precision`, `precision_mode`, `num_devices` and `cpu_kernels` are main.py's
+    flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
     train; only the chief (rank 0) writes params.yaml and evaluates.
     """
     tf.logging.set_verbosity(tf.logging.INFO)
@@ -181,7 +186,7 @@ def run(
     # makes graph building about 1.7x slower.
     if hasattr(tf, "disable_tensor_equality"):
         tf.disable_tensor_equality()
-    placement = place(device, precision, precision_mode, num_devices)
+    placement = place(device, precision, precision_mode, num_devices, cpu_kernels)
     tf.logging.info("Running on %s", devices.describe(placement))
     total_steps = params.train.total_steps
     try:

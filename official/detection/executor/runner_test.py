@@ -3,28 +3,39 @@
 import pytest
 
 from official.detection.configs import loader
+from official.detection.executor import detection_executor, runner
 from official.detection.executor import placement as placement_lib
-from official.detection.executor import runner
 from official.detection.modeling import factory as modeling_factory
 
 
-@pytest.mark.parametrize("device, cpu_kernels", [("cpu", True), ("gpu", False)])
-def test_cpu_kernels_only_on_the_cpu(monkeypatch, tmp_path, device, cpu_kernels):
+@pytest.mark.parametrize("device, cpu_kernels", [("cpu", True), ("cpu", False), ("gpu", False)])
+def test_the_executor_gets_the_kernels_of_the_placement(monkeypatch, tmp_path, device, cpu_kernels):
     built = {}
     real_build_model = modeling_factory.build_model
+    real_executor = detection_executor.DetectionExecutor
 
     def build_model(params, **kwargs):
         built.update(kwargs)
         return real_build_model(params, **kwargs)
 
+    def executor(model_fn, **kwargs):
+        built["executor_cpu_kernels"] = kwargs["cpu_kernels"]
+        return real_executor(model_fn, **kwargs)
+
     monkeypatch.setattr(modeling_factory, "build_model", build_model)
+    monkeypatch.setattr(detection_executor, "DetectionExecutor", executor)
     params = loader.load_config("retinanet", forced={"model_dir": str(tmp_path)})
     placement = placement_lib.Placement(
-        device=device, precision="fp32", precision_mode=None, local_devices=1
+        device=device,
+        precision="fp32",
+        precision_mode=None,
+        local_devices=1,
+        cpu_kernels=cpu_kernels,
     )
     runner.build_executor(params, placement)
-    assert built["cpu_kernels"] is cpu_kernels
+    assert built["executor_cpu_kernels"] is cpu_kernels
     assert built["compiled_device"] is False
+    assert "cpu_kernels" not in built
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from tensorflow.compat.v1 import estimator as tf_estimator
 
 from official.detection.modeling import warm_start as warm_start_lib
 from official.detection.modeling.finite_loss import check_finite_loss
-from official.detection.modeling.layers import cpu_kernels
 
 TRAIN = tf_estimator.ModeKeys.TRAIN
 EVAL = tf_estimator.ModeKeys.EVAL
@@ -75,7 +74,6 @@ class BaseModel(abc.ABC):
         optimizer_wrapper=None,
         training_hooks_fn=None,
         finite_check_on_host=True,
-        cpu_kernels=False,
     ):
         """
         Args:
@@ -94,8 +92,6 @@ class BaseModel(abc.ABC):
           training_hooks_fn: `fn(dict of scalar tensors) -> list of hooks`.
           finite_check_on_host: check the loss in a Python callback (see
             `check_finite_loss`); False for graphs compiled for a device.
-          cpu_kernels: build convolutions and batch norms with the CPU kernels
-            of layers/cpu_kernels.py (Winograd, GEMM filter gradients, batch norm).
         """
         self._optimizer_fn = optimizer_fn
         self._learning_rate_fn = learning_rate_fn
@@ -110,7 +106,6 @@ class BaseModel(abc.ABC):
         self._optimizer_wrapper = optimizer_wrapper
         self._training_hooks_fn = training_hooks_fn
         self._finite_check_on_host = bool(finite_check_on_host)
-        self._cpu_kernels = bool(cpu_kernels)
 
     @abc.abstractmethod
     def build_outputs(self, images, labels, mode):
@@ -137,8 +132,7 @@ class BaseModel(abc.ABC):
             images, labels = features["images"], features["labels"]
         else:
             images = features
-        with cpu_kernels.cpu_kernels(self._cpu_kernels):
-            outputs = self.build_outputs(images, labels, mode)
+        outputs = self.build_outputs(images, labels, mode)
         if mode == TRAIN:
             return self._train_spec(images, outputs, labels)
         if mode == EVAL:

@@ -172,7 +172,6 @@ def build_training_kwargs(
     optimizer_wrapper=None,
     training_hooks_fn=None,
     compiled_device=False,
-    cpu_kernels=False,
 ):
     """Keyword arguments of BaseModel from the `train` section."""
     train = params.train
@@ -190,7 +189,6 @@ def build_training_kwargs(
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
         finite_check_on_host=not compiled_device,
-        cpu_kernels=cpu_kernels,
     )
 
 
@@ -340,21 +338,18 @@ def build_model(
     optimizer_wrapper=None,
     training_hooks_fn=None,
     compiled_device=False,
-    cpu_kernels=False,
 ):
     """Builds the model named by the config's `type`.
 
     `compiled_device` asks for a graph that a device compiles ahead of time
     (Ascend): every tensor shape known when it is built, so shape-changing savings
     such as `mrcnn_head.only_foreground_rois` are off, and no Python callbacks, so
-    the non-finite loss check is a graph assertion. `cpu_kernels` (for CPUs)
-    builds convolutions and batch norms with the CPU kernels of layers/cpu_kernels.py.
+    the non-finite loss check is a graph assertion.
     """
     builder = _lookup(MODEL_TYPES, params.type, "model type")
     return builder(
         params,
         compiled_device=compiled_device,
-        cpu_kernels=cpu_kernels,
         optimizer_wrapper=optimizer_wrapper,
         training_hooks_fn=training_hooks_fn,
     )

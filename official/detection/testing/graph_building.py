@@ -8,6 +8,7 @@ from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import mode_keys, tf_example_builder
 from official.detection.modeling import base_model
 from official.detection.modeling import factory as modeling_factory
+from official.detection.modeling.layers import cpu_kernels as cpu_kernels_lib
 
 
 def synthetic_example(height, width):
@@ -34,7 +35,7 @@ def synthetic_example(height, width):
 def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_kernels=False):
     """Adds the global step, the input and the TRAIN model_fn to the default graph.
 
-    `cpu_kernels` builds the model with the CPU kernels (factory.build_model).
+    `cpu_kernels` builds it with the CPU kernels, as the executor of a CPU run does.
 
     Returns:
       the EstimatorSpec.
@@ -46,5 +47,7 @@ def build_training_graph(params, *, batch_size=1, image_size=(96, 128), cpu_kern
     # Static batch size, as the training input reader gives it.
     batched = dataset.batch(batch_size, drop_remainder=True)
     images, labels = tf.data.make_one_shot_iterator(batched).get_next()
-    model = modeling_factory.build_model(params, cpu_kernels=cpu_kernels)
-    return model.model_fn(images, labels, base_model.TRAIN)
+    model_fn = modeling_factory.build_model(params).model_fn
+    if cpu_kernels:
+        model_fn = cpu_kernels_lib.wrap_model_fn(model_fn)
+    return model_fn(images, labels, base_model.TRAIN, None)

@@ -16,6 +16,7 @@ the gradients agree with TensorFlow's to float32 rounding.
 """
 
 import contextlib
+import threading
 
 import tensorflow.compat.v1 as tf
 
@@ -25,6 +26,9 @@ GRADIENT_OP_TYPE = "Conv2DWithMatmulFilterGradient"
 # explicit patches is faster than one GEMM per tap; above it the patches' 9x
 # copy of the input costs more than it saves and memory grows with the image.
 _PATCHES_MAX_POSITIONS = 512
+
+# The `on_fallback` callbacks of the open `matmul_filter_gradients()` contexts.
+_state = threading.local()
 
 
 def _attr(op, name):
@@ -86,7 +90,12 @@ def _uses_matmul(op, inputs, kernel, grad):
     if list(op.get_attr("dilations")) != [1, 1, 1, 1]:
         return False
     shapes = (inputs.get_shape(), kernel.get_shape(), grad.get_shape())
-    return all(shape.is_fully_defined() for shape in shapes)
+    if all(shape.is_fully_defined() for shape in shapes):
+        return True
+    callbacks = getattr(_state, "callbacks", None)
+    if callbacks:
+        callbacks[-1](op, f"needs static shapes, got {inputs.get_shape().as_list()}")
+    return False
 
 
 @tf.RegisterGradient(GRADIENT_OP_TYPE)
@@ -117,10 +126,20 @@ def conv2d_gradient(op, grad):
 
 
 @contextlib.contextmanager
-def matmul_filter_gradients(enabled=True):
-    """Within it, `Conv2D` ops get `conv2d_gradient`; `enabled=False` changes nothing."""
+def matmul_filter_gradients(enabled=True, on_fallback=None):
+    """Within it, `Conv2D` ops get `conv2d_gradient`; `enabled=False` changes nothing.
+
+    `on_fallback(op, reason)`, if given, is called for each stride-1 NHWC `Conv2D`
+    whose filter gradient, built within the context, stays TensorFlow's because a
+    shape is not static.
+    """
     if not enabled:
         yield
         return
-    with tf.get_default_graph().gradient_override_map({"Conv2D": GRADIENT_OP_TYPE}):
-        yield
+    callbacks = _state.__dict__.setdefault("callbacks", [])
+    callbacks.append(on_fallback or (lambda op, reason: None))
+    try:
+        with tf.get_default_graph().gradient_override_map({"Conv2D": GRADIENT_OP_TYPE}):
+            yield
+    finally:
+        callbacks.pop()

@@ -12,10 +12,16 @@ Inside `cpu_kernels()`:
   kernel is 2-3x slower, are written out in a few ops (cpu_batch_norm.py).
 
 All compute the same function with the same variables, to float32 rounding,
-so checkpoints and configs do not change. The executor turns them on for the
-CPU only: GPUs (cuDNN) and Ascend have their own kernels for this.
+so checkpoints and configs do not change. They need float32 tensors whose
+every dimension is known when the graph is built; a layer that qualifies
+otherwise keeps TensorFlow's kernel, and the context records it as a fallback
+with the reason. Whether a run uses them is a runtime choice (`main.py
+--cpu_kernels`, resolved with the device in executor/placement.py); the
+executor wraps the Estimator model_fn with `wrap_model_fn`, so models never
+see the choice.
 """
 
+import collections
 import contextlib
 import threading
 
@@ -29,51 +35,141 @@ from official.detection.modeling.layers import conv_gradients
 WINOGRAD_MIN_POSITIONS = 512
 WINOGRAD_MIN_CHANNELS = 128
 
+# What the log calls each kernel.
+WINOGRAD = "Winograd convolution"
+BATCH_NORM = "written-out batch norm"
+FILTER_GRADIENT = "GEMM filter gradient"
+DESCRIPTION = f"{WINOGRAD}s (3x3), {FILTER_GRADIENT}s, {BATCH_NORM}s"
+# Layer names shown per kind of fallback in the log; the rest are counted.
+_NAMES_SHOWN = 3
+
 _state = threading.local()
+
+
+class Fallbacks:
+    """The layers that qualified for a CPU kernel but kept TensorFlow's, and why."""
+
+    def __init__(self):
+        self._layers = collections.OrderedDict()
+
+    def add(self, kernel, reason, layer):
+        self._layers.setdefault((kernel, reason), []).append(layer)
+
+    def __len__(self):
+        return sum(len(layers) for layers in self._layers.values())
+
+    def summary(self):
+        """One line for the log, or '' when no layer fell back."""
+        parts = []
+        for (kernel, reason), layers in self._layers.items():
+            shown = ", ".join(layers[:_NAMES_SHOWN])
+            more = len(layers) - _NAMES_SHOWN
+            shown += f" and {more} more" if more > 0 else ""
+            parts.append(f"{kernel} {reason}: {len(layers)} ({shown})")
+        if not parts:
+            return ""
+        head = f"CPU kernels: {len(self)} layer(s) or gradient(s) keep TensorFlow's kernels"
+        return head + "; " + "; ".join(parts)
+
+
+def _fallbacks():
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
 
 
 def active():
     """True inside `cpu_kernels()` on this thread."""
-    return getattr(_state, "depth", 0) > 0
+    return _fallbacks() is not None
 
 
-def _static_float32_4d(inputs):
-    """The kernels here need float32 and every dimension known when the graph is built."""
+def _unsupported(inputs):
+    """Why the kernels here cannot take `inputs`, or None: they need float32 and
+    every dimension known when the graph is built."""
+    if inputs.dtype.base_dtype != tf.float32:
+        return f"needs float32, got {inputs.dtype.base_dtype.name}"
     shape = inputs.get_shape()
-    return shape.ndims == 4 and shape.is_fully_defined() and inputs.dtype.base_dtype == tf.float32
+    if not shape.is_fully_defined():
+        return f"needs static shapes, got {shape.as_list()}"
+    return None
 
 
 def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1, 1)):
-    """Whether `functional.conv2d` should compute this convolution as Winograd."""
+    """Whether `functional.conv2d` should compute this convolution as Winograd.
+
+    Call it inside the layer's variable scope, which names a fallback.
+    """
     if not active():
         return False
     if tuple(kernel_size) != (3, 3) or tuple(strides) != (1, 1) or tuple(dilation) != (1, 1):
         return False
     if padding.lower() != "same" or data_format != "channels_last":
         return False
-    if not _static_float32_4d(inputs):
+    if inputs.get_shape().ndims != 4 or inputs.get_shape().as_list()[-1] is None:
         return False
-    batch, height, width, channels = inputs.get_shape().as_list()
-    return batch * height * width >= WINOGRAD_MIN_POSITIONS and channels >= WINOGRAD_MIN_CHANNELS
+    if inputs.get_shape().as_list()[-1] < WINOGRAD_MIN_CHANNELS:
+        return False
+    reason = _unsupported(inputs)
+    if reason:
+        _fallbacks().add(WINOGRAD, reason, tf.get_variable_scope().name)
+        return False
+    batch, height, width, _ = inputs.get_shape().as_list()
+    return batch * height * width >= WINOGRAD_MIN_POSITIONS
 
 
 def use_cpu_batch_norm(inputs, axis, training):
-    """Whether `functional.batch_normalization` should use cpu_batch_norm.py."""
+    """Whether `functional.batch_normalization` should use cpu_batch_norm.py.
+
+    Call it inside the layer's variable scope, which names a fallback.
+    """
     if not active() or not training or axis not in (-1, 3):
         return False
-    return _static_float32_4d(inputs) and inputs.get_shape().as_list()[-1] % 4 != 0
+    if inputs.get_shape().ndims != 4 or inputs.get_shape().as_list()[-1] % 4 == 0:
+        return False
+    reason = _unsupported(inputs)
+    if reason:
+        _fallbacks().add(BATCH_NORM, reason, tf.get_variable_scope().name)
+        return False
+    return True
 
 
 @contextlib.contextmanager
 def cpu_kernels(enabled=True):
-    """Within it, convolutions and batch norms built use the CPU kernels above;
-    False changes nothing."""
+    """Within it, convolutions and batch norms built (and the gradients of the
+    convolutions) use the CPU kernels above. Yields the `Fallbacks` of what is
+    built within it, or None when `enabled` is False, which changes nothing."""
     if not enabled:
-        yield
+        yield None
         return
-    _state.depth = getattr(_state, "depth", 0) + 1
+    fallbacks = Fallbacks()
+
+    def gradient_fallback(op, reason):
+        fallbacks.add(FILTER_GRADIENT, reason, op.name)
+
+    stack = _state.__dict__.setdefault("stack", [])
+    stack.append(fallbacks)
     try:
-        with conv_gradients.matmul_filter_gradients():
-            yield
+        with conv_gradients.matmul_filter_gradients(on_fallback=gradient_fallback):
+            yield fallbacks
     finally:
-        _state.depth -= 1
+        stack.pop()
+
+
+def wrap_model_fn(model_fn):
+    """An Estimator model_fn that builds `model_fn`'s graph inside `cpu_kernels()`.
+
+    Each distinct set of fallbacks is logged once (an Estimator builds a graph per
+    train or evaluate call), so a run says once why some layers keep TensorFlow's
+    kernels.
+    """
+    logged = set()
+
+    def model_fn_with_cpu_kernels(features, labels, mode, params):
+        with cpu_kernels() as fallbacks:
+            spec = model_fn(features, labels, mode, params)
+        summary = fallbacks.summary()
+        if summary and summary not in logged:
+            logged.add(summary)
+            tf.logging.info("%s (%s graph)", summary, mode)
+        return spec
+
+    return model_fn_with_cpu_kernels

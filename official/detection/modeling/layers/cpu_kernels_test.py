@@ -41,6 +41,50 @@ def test_disabled_context_changes_nothing():
     assert graph._gradient_override_map == {}
 
 
+def _model_fn(features, labels, mode, params):
+    """A tiny model_fn whose layers qualify for the CPU kernels but cannot use them."""
+    del labels, params
+    with tf.variable_scope("net"):
+        dynamic = functional.conv2d(features, 128, 3, padding="same", name="dynamic")
+        half = functional.conv2d(tf.cast(dynamic, tf.float16), 128, 3, padding="same")
+        norm = functional.batch_normalization(features[..., :3], training=True)
+    loss = tf.reduce_sum(tf.cast(half, tf.float32)) + tf.reduce_sum(norm)
+    return tf.gradients(loss, tf.trainable_variables()), mode
+
+
+def test_fallbacks_are_logged_once_with_their_reason(monkeypatch):
+    logged = []
+    monkeypatch.setattr(tf.logging, "info", lambda text, *args: logged.append(text % args))
+    model_fn = cpu_kernels.wrap_model_fn(_model_fn)
+    for _ in range(2):  # as Estimator builds a graph per train() call
+        with tf.Graph().as_default() as graph:
+            model_fn(tf.placeholder(tf.float32, [None, 16, 16, 128]), None, "train", None)
+        assert graph._gradient_override_map == {}
+    assert logged == [
+        "CPU kernels: 5 layer(s) or gradient(s) keep TensorFlow's kernels; "
+        "Winograd convolution needs static shapes, got [None, 16, 16, 128]: 1 (net/dynamic); "
+        "Winograd convolution needs float32, got float16: 1 (net/conv2d); "
+        "written-out batch norm needs static shapes, got [None, 16, 16, 3]: 1 "
+        "(net/batch_normalization); "
+        "GEMM filter gradient needs static shapes, got [None, 16, 16, 128]: 2 "
+        "(net/conv2d/Conv2D, net/dynamic/Conv2D) (train graph)"
+    ]
+
+
+def test_no_fallback_is_no_log_line(monkeypatch):
+    logged = []
+    monkeypatch.setattr(tf.logging, "info", lambda text, *args: logged.append(text % args))
+
+    def model_fn(features, labels, mode, params):
+        outputs = functional.conv2d(features, 8, 3, padding="same")
+        return tf.gradients(tf.reduce_sum(outputs), tf.trainable_variables())
+
+    with tf.Graph().as_default() as graph:
+        cpu_kernels.wrap_model_fn(model_fn)(tf.zeros([2, 16, 16, 128]), None, "train", None)
+    assert logged == []
+    assert "BatchMatMulV2" in {op.type for op in graph.get_operations()}
+
+
 def _train_values(params, cpu_kernels, initial=None):
     """Total loss and gradient norms of one training graph, from given variable values."""
     with tf.Graph().as_default() as graph:
