@@ -12,7 +12,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.modeling.heads.head_layers import (
     check_activation,
-    check_int,
+    check_ints,
     conv_layer,
     msra_initializer,
 )
@@ -55,14 +55,9 @@ class FastRCNNHead:
           (the ancestor's Mask R-CNN default is False).
         batch_norm_momentum, batch_norm_epsilon: batch-norm hyperparameters.
         """
-        for name, value, minimum in (
-            ("num_classes", num_classes, 1),
-            ("num_convs", num_convs, 0),
-            ("num_filters", num_filters, 1),
-            ("num_fcs", num_fcs, 0),
-            ("fc_dims", fc_dims, 1),
-        ):
-            check_int("FastRCNNHead", name, value, minimum)
+        check_ints("FastRCNNHead", 1, num_classes=num_classes, num_filters=num_filters)
+        check_ints("FastRCNNHead", 0, num_convs=num_convs, num_fcs=num_fcs)
+        check_ints("FastRCNNHead", 1, fc_dims=fc_dims)
         self._activation = check_activation("FastRCNNHead", activation)
         self._num_classes = num_classes
         self._num_convs = num_convs

@@ -9,10 +9,12 @@ import tensorflow.compat.v1 as tf
 from official.detection.modeling.layers import activations, functional
 
 
-def check_int(owner, name, value, minimum):
-    """Raises ValueError unless `value` is an int (not a bool) >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}; got {value!r}")
+def check_ints(owner, minimum, **values):
+    """Raises ValueError unless each `name=value` is an int (not a bool) >= `minimum`;
+    the message names `owner`, the argument and the value."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{owner}: {name} must be an int >= {minimum}; got {value!r}")
 
 
 def check_activation(owner, activation):

@@ -30,7 +30,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.modeling.heads.head_layers import (
     check_activation,
-    check_int,
+    check_ints,
     conv_layer,
     msra_initializer,
 )
@@ -100,15 +100,14 @@ class MaskHead:
           which CPUs and GPUs handle and NPUs do not. Not applied when training
           with batch norm, whose batch statistics span every RoI.
         """
-        check_int("MaskHead", "num_classes", num_classes, 1)
-        check_int("MaskHead", "mask_target_size", mask_target_size, 2)
+        check_ints("MaskHead", 1, num_classes=num_classes, num_filters=num_filters)
+        check_ints("MaskHead", 2, mask_target_size=mask_target_size)
+        check_ints("MaskHead", 0, num_convs=num_convs)
         if mask_target_size % 2:
             raise ValueError(
                 f"MaskHead: mask_target_size must be even (twice the RoI feature size); "
                 f"got {mask_target_size}"
             )
-        check_int("MaskHead", "num_convs", num_convs, 0)
-        check_int("MaskHead", "num_filters", num_filters, 1)
         self._activation = check_activation("MaskHead", activation)
         self._num_classes = num_classes
         self._mask_target_size = mask_target_size

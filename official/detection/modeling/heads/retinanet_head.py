@@ -15,7 +15,7 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.heads.head_layers import check_activation, check_int, conv_layer
+from official.detection.modeling.heads.head_layers import check_activation, check_ints, conv_layer
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 # Initial foreground probability of every class logit (the paper's prior pi),
@@ -61,13 +61,9 @@ class RetinaNetHead:
                 f"RetinaNetHead: min_level must be <= max_level; got min_level={min_level}, "
                 f"max_level={max_level}"
             )
-        for name, value, minimum in (
-            ("num_classes", num_classes, 1),
-            ("anchors_per_location", anchors_per_location, 1),
-            ("num_filters", num_filters, 1),
-            ("num_convs", num_convs, 0),
-        ):
-            check_int("RetinaNetHead", name, value, minimum)
+        check_ints("RetinaNetHead", 1, num_classes=num_classes, num_filters=num_filters)
+        check_ints("RetinaNetHead", 1, anchors_per_location=anchors_per_location)
+        check_ints("RetinaNetHead", 0, num_convs=num_convs)
         self._activation = check_activation("RetinaNetHead", activation)
         self._min_level = min_level
         self._max_level = max_level

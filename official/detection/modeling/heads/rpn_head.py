@@ -10,7 +10,7 @@ the per-level batch norms.
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.modeling.heads.head_layers import check_activation, check_int, conv_layer
+from official.detection.modeling.heads.head_layers import check_activation, check_ints, conv_layer
 from official.detection.modeling.layers.batch_norm import BatchNormActivation
 
 
@@ -54,9 +54,9 @@ class RPNHead:
                 f"RPNHead: min_level must be <= max_level; got min_level={min_level}, "
                 f"max_level={max_level}"
             )
-        check_int("RPNHead", "anchors_per_location", anchors_per_location, 1)
-        check_int("RPNHead", "num_convs", num_convs, 0)
-        check_int("RPNHead", "num_filters", num_filters, 1)
+        check_ints("RPNHead", 1, anchors_per_location=anchors_per_location)
+        check_ints("RPNHead", 0, num_convs=num_convs)
+        check_ints("RPNHead", 1, num_filters=num_filters)
         self._activation = check_activation("RPNHead", activation)
         self._min_level = min_level
         self._max_level = max_level

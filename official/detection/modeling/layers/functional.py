@@ -60,6 +60,27 @@ def _padding(padding, owner):
     return padding.upper()
 
 
+def _bias_and_activation(
+    outputs, use_bias, bias_initializer, activation, trainable, tf_format=None
+):
+    """Adds a `bias` variable [channels] (zeros by default) in the current variable
+    scope when `use_bias`, then applies `activation` if given; `tf_format` is the
+    data format of a 4-D `outputs` (NHWC or NCHW)."""
+    if use_bias:
+        channel_axis = 1 if tf_format == "NCHW" else -1
+        bias = tf.get_variable(
+            "bias",
+            [outputs.get_shape().as_list()[channel_axis]],
+            dtype=outputs.dtype.base_dtype,
+            initializer=bias_initializer or tf.zeros_initializer(),
+            trainable=trainable,
+        )
+        outputs = tf.nn.bias_add(outputs, bias, data_format=tf_format)
+    if activation is not None:
+        outputs = activation(outputs)
+    return outputs
+
+
 def conv2d(
     inputs,
     filters,
@@ -114,17 +135,9 @@ def conv2d(
                 padding=_padding(padding, "conv2d"),
                 data_format=tf_format,
             )
-        if use_bias:
-            bias = tf.get_variable(
-                "bias",
-                [filters],
-                dtype=dtype,
-                initializer=bias_initializer or tf.zeros_initializer(),
-                trainable=trainable,
-            )
-            outputs = tf.nn.bias_add(outputs, bias, data_format=tf_format)
-        if activation is not None:
-            outputs = activation(outputs)
+        outputs = _bias_and_activation(
+            outputs, use_bias, bias_initializer, activation, trainable, tf_format
+        )
     return outputs
 
 
@@ -182,37 +195,19 @@ def separable_conv2d(
             strides=[1, stride_h, stride_w, 1],
             padding=_padding(padding, "separable_conv2d"),
         )
-        if use_bias:
-            bias = tf.get_variable(
-                "bias",
-                [filters],
-                dtype=dtype,
-                initializer=bias_initializer or tf.zeros_initializer(),
-                trainable=trainable,
-            )
-            outputs = tf.nn.bias_add(outputs, bias)
-        if activation is not None:
-            outputs = activation(outputs)
+        outputs = _bias_and_activation(
+            outputs, use_bias, bias_initializer, activation, trainable, "NHWC"
+        )
     return outputs
 
 
-def dense(
-    inputs,
-    units,
-    activation=None,
-    use_bias=True,
-    kernel_initializer=None,
-    bias_initializer=None,
-    trainable=True,
-    name=None,
-):
+def dense(inputs, units, activation=None, kernel_initializer=None, name=None):
     """As `tf.compat.v1.layers.dense` on a matrix: variables `kernel` [D, units]
-    (glorot-uniform by default) and `bias` [units] (zeros by default).
+    (glorot-uniform by default) and `bias` [units] (zeros).
 
     Args:
       inputs: float tensor [N, D] with static D; the variables take its dtype.
-      units, activation, use_bias, kernel_initializer, bias_initializer, trainable:
-        as in `tf.compat.v1.layers.dense`.
+      units, activation, kernel_initializer: as in `tf.compat.v1.layers.dense`.
       name: variable scope; None auto-numbers `dense[_N]` in the current scope.
 
     Returns:
@@ -221,28 +216,16 @@ def dense(
     if inputs.get_shape().ndims != 2:
         raise ValueError(f"dense: inputs must be a matrix [N, D]; got shape {inputs.get_shape()}")
     depth = _static_channels(inputs, -1, "dense")
-    dtype = inputs.dtype.base_dtype
     with tf.variable_scope(name, default_name="dense"):
         kernel = tf.get_variable(
             "kernel",
             [depth, units],
-            dtype=dtype,
+            dtype=inputs.dtype.base_dtype,
             initializer=kernel_initializer or tf.glorot_uniform_initializer(),
-            trainable=trainable,
         )
-        outputs = tf.matmul(inputs, kernel)
-        if use_bias:
-            bias = tf.get_variable(
-                "bias",
-                [units],
-                dtype=dtype,
-                initializer=bias_initializer or tf.zeros_initializer(),
-                trainable=trainable,
-            )
-            outputs = tf.nn.bias_add(outputs, bias)
-        if activation is not None:
-            outputs = activation(outputs)
-    return outputs
+        return _bias_and_activation(
+            tf.matmul(inputs, kernel), True, None, activation, trainable=True
+        )
 
 
 def _assign_moving_average(variable, value, momentum):

@@ -64,10 +64,8 @@ def _network(layers, images, training):
     net = tf.reshape(tf.concat(outputs, axis=-1), [_SHAPE[0], -1])
     with tf.variable_scope("fcs"):
         fc = layers.dense(net, 8, activation=tf.nn.relu, name="fc6")
-        fc = layers.dense(fc, 5, use_bias=False)
-        fc = layers.dense(
-            fc, 3, kernel_initializer=tf.random_normal_initializer(stddev=0.01), trainable=False
-        )
+        fc = layers.dense(fc, 5)
+        fc = layers.dense(fc, 3, kernel_initializer=tf.random_normal_initializer(stddev=0.01))
     return tf.concat([net, fc], axis=1)
 
 
