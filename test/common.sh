@@ -1,8 +1,8 @@
 # Shared by the launch scripts test/train_{full,performance}_{1p,8p}.sh and
-# test/train_performance_multinodes.sh: flags, device detection, the training command,
-# the rank processes and the summary file. Sourced, not run.
-#
-# A script calls `launch <full|performance> <1p|8p|multinodes> "$@"`.
+# test/train_performance_multinodes.sh: flags, the rank environment, the processes and
+# their logs. What needs Python (the network's config and model, the device, the ranks,
+# the main.py command, the summary file) is official/detection/executor/launch.py.
+# Sourced, not run. A script calls `launch <full|performance> <1p|8p|multinodes> "$@"`.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -23,23 +23,26 @@ choose_python() {
 PYTHON_FROM="PYTHON"
 [ -n "${PYTHON:-}" ] || PYTHON_FROM="chosen: PYTHON not set"
 PYTHON="${PYTHON:-$(choose_python)}"
-CONFIG_DIRS="spinenet retinanet maskrcnn shapes"
-DEFAULT_NETWORK="faster_rcnn_r101_fpn_coco"
 
 die() {
     echo "error: $*" >&2
     exit 1
 }
 
+# The launch module, run from the repository so that it imports without an install.
+launch_py() {
+    (cd "${REPO_ROOT}" && exec "${PYTHON}" -m official.detection.executor.launch "$@")
+}
+
 usage() {
     local script="$1" kind="$2" layout="$3" devices="$4"
-    cat <<EOF
+    cat <<EOT
 Usage: bash test/${script} --data_path=DIR [options]
 
 Trains a detector (${kind} run, ${layout}) with official/detection/main.py, logs to
 <output_dir>/<device id>/train_<device id>.log and writes the summary file
 <output_dir>/<device id>/<CaseName>.log (CaseName = <Network>_bs<N>_<R>p_<acc|perf>).
-Ascend NPU when npu_bridge imports, else NVIDIA GPUs, else the CPU.
+Ascend NPU when npu_bridge imports, else the GPUs TensorFlow sees, else the CPU.
 Python: \$PYTHON, else the repository's .venv (or .venv-tf1; first with
 DETECTION_LANE=tf1) from scripts/setup_env.sh, else python3.
 
@@ -47,8 +50,10 @@ Options (all --name=value):
   --data_path=DIR        required: DIR/train-*, DIR/val-* TFRecords and, optionally,
                          DIR/annotations/instances_val2017.json
   --network=NAME         a shipped config by name, case-insensitive (default
-                         ${DEFAULT_NETWORK}; also faster_rcnn, mask_rcnn, retinanet,
-                         spinenet49s_retinanet, ...: any official/detection/configs/*/NAME.yaml)
+                         faster_rcnn_r101_fpn_coco; also faster_rcnn, mask_rcnn, retinanet,
+                         spinenet49s_retinanet, ...: any official/detection/configs/*/NAME.yaml);
+                         the model (--model of main.py) is the config's type, faster_rcnn
+                         for a mask_rcnn config with architecture.include_mask false
   --config_file=FILE     a config YAML instead of --network's
   --ckpt_path=PATH       checkpoint to start from (train.checkpoint.path), e.g. the
                          ResNet-101 ImageNet checkpoint of the Faster R-CNN recipe
@@ -61,6 +66,7 @@ Options (all --name=value):
   --num_devices=N        devices (default ${devices}); on Ascend one process per device,
                          on GPUs one process over N GPUs, on a CPU N virtual devices
   --device=KIND          auto (default), npu, gpu or cpu
+  --cpu_kernels=MODE     auto, on or off: passed to main.py when given
   --output_dir=DIR       logs and summaries (default test/output)
   --model_dir=DIR        checkpoints (default <output_dir>/<device id>/model, emptied
                          first; an explicit DIR is kept, so a run resumes from it)
@@ -69,7 +75,7 @@ Options (all --name=value):
                          (default: the entry whose server_id is one of this host's IPs)
   --dry_run=True         print the training commands and exit
   --help                 this text
-EOF
+EOT
 }
 
 # Relative paths are taken from the caller's directory (training runs in the repository).
@@ -90,6 +96,7 @@ parse_args() {
     batch_size=2
     train_steps=""
     device="auto"
+    cpu_kernels=""
     output_dir="${REPO_ROOT}/test/output"
     model_dir=""
     rank_table_file="${REPO_ROOT}/configs/rank_table_8p.json"
@@ -108,6 +115,7 @@ parse_args() {
             --train_steps=*) train_steps="${arg#*=}" ;;
             --num_devices=*) num_devices="${arg#*=}" ;;
             --device=*) device="${arg#*=}" ;;
+            --cpu_kernels=*) cpu_kernels="${arg#*=}" ;;
             --output_dir=*) output_dir="${arg#*=}" ;;
             --model_dir=*) model_dir="${arg#*=}" ;;
             --rank_table_file=*) rank_table_file="${arg#*=}" ;;
@@ -122,6 +130,8 @@ parse_args() {
     rank_table_file="$(absolute "${rank_table_file}")"
     [ -z "${model_dir}" ] || model_dir="$(absolute "${model_dir}")"
     [ -z "${ckpt_path}" ] || ckpt_path="$(absolute "${ckpt_path}")"
+    [ -z "${config_file}" ] || [ -f "${config_file}" ] || die "--config_file=${config_file} does not exist"
+    [ -z "${config_file}" ] || config_file="$(absolute "${config_file}")"
     local name
     for name in batch_size num_devices; do
         [[ "${!name}" =~ ^[1-9][0-9]*$ ]] || die "--${name}=${!name} is not a positive integer"
@@ -129,121 +139,45 @@ parse_args() {
     [ -z "${train_steps}" ] || [[ "${train_steps}" =~ ^[1-9][0-9]*$ ]] ||
         die "--train_steps=${train_steps} is not a positive integer"
     case "${device}" in auto | npu | gpu | cpu) ;; *) die "--device=${device}: use auto, npu, gpu or cpu" ;; esac
+    case "${cpu_kernels}" in "" | auto | on | off) ;; *) die "--cpu_kernels=${cpu_kernels}: use auto, on or off" ;; esac
     case "${dry_run}" in True | true | 1) dry_run=True ;; *) dry_run=False ;; esac
 }
 
-# The config YAML of a network name (case-insensitive), or die listing the names.
-network_config() {
-    local wanted
-    wanted="$(echo "$1" | tr '[:upper:]' '[:lower:]')"
-    case "${wanted}" in
-        faster_rcnn) wanted="faster_rcnn_r101_fpn_coco" ;;
-        mask_rcnn) wanted="mask_rcnn_r101_fpn_coco" ;;
-        retinanet) wanted="retinanet_r50_fpn_coco" ;;
-    esac
-    local dir file names=""
-    for dir in ${CONFIG_DIRS}; do
-        for file in "${REPO_ROOT}/official/detection/configs/${dir}"/*.yaml; do
-            [ -f "${file}" ] || continue
-            local base
-            base="$(basename "${file}" .yaml)"
-            if [ "$(echo "${base}" | tr '[:upper:]' '[:lower:]')" = "${wanted}" ]; then
-                echo "${file}"
-                return 0
-            fi
-            names="${names} ${base}"
-        done
-    done
-    die "--network=$1 is not a shipped config; valid (case-insensitive): faster_rcnn mask_rcnn retinanet${names}"
-}
-
-# --model for main.py: faster_rcnn for Faster R-CNN configs, else the YAML's type.
-model_of() {
-    local config="$1" name="$2" type
-    case "$(echo "${name}" | tr '[:upper:]' '[:lower:]')" in *faster*) echo faster_rcnn; return ;; esac
-    type="$(sed -n "s/^type:[[:space:]]*['\"]\{0,1\}\([a-z_]*\).*/\1/p" "${config}" | head -n 1)"
-    echo "${type:-retinanet}"
-}
-
-# With --train_steps: when the config's train.iterations_per_loop does not divide it (an
-# Ascend session run covers that many steps, so they must tile the run), prints the
-# largest divisor not above it and says so; prints nothing when the config's fits.
-fitting_loop_steps() {
-    local configured
-    configured="$(cd "${REPO_ROOT}" && "${PYTHON}" -c '
-import sys
-from official.detection.configs import loader
-print(loader.load_config(sys.argv[1], sys.argv[2]).train.iterations_per_loop)' "${model}" "${config}")" ||
-        die "cannot read train.iterations_per_loop from ${config}"
-    local steps="${configured}"
-    while [ "${steps}" -gt 1 ] && [ $((train_steps % steps)) != 0 ]; do
-        steps=$((steps - 1))
-    done
-    if [ "${steps}" != "${configured}" ]; then
-        echo "note: train.iterations_per_loop=${steps}: the config's ${configured} does not divide --train_steps=${train_steps}" >&2
-        echo "${steps}"
-    fi
-}
-
-detect_device() {
-    if [ "${device}" != "auto" ]; then
-        echo "${device}"
-    elif "${PYTHON}" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('npu_bridge') is None)" 2>/dev/null; then
-        echo npu
-    elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
-        echo gpu
-    else
-        echo cpu
-    fi
-}
-
-# --precision for GPUs and CPUs from the Ascend precision mode.
-precision_flag() {
-    if [ "${device_kind}" = cpu ]; then
-        echo "--precision=fp32"
-    else
-        case "${precision_mode}" in
-            allow_mix_precision | force_fp16) echo "--precision=mixed" ;;
-            *) echo "--precision=fp32" ;;
+# Sets device_kind, network_name, first_dev, rank_size, rank_table, model_dir,
+# fresh_model_dir, ranks ("<rank_id> <device_id>" per Ascend process) and python_args
+# (main.py and its arguments) from the launch module's plan.
+plan_run() {
+    local out line status=0
+    local args=(plan "--kind=${KIND}" "--layout=${LAYOUT}" "--data_path=${data_path}"
+        "--device=${device}" "--network=${network}" "--config_file=${config_file}"
+        "--ckpt_path=${ckpt_path}" "--precision_mode=${precision_mode}"
+        "--batch_size=${batch_size}" "--train_steps=${train_steps:-0}"
+        "--num_devices=${num_devices}" "--output_dir=${output_dir}" "--model_dir=${model_dir}"
+        "--rank_table_file=${rank_table_file}" "--server_index=${server_index}")
+    [ -z "${cpu_kernels}" ] || args+=("--cpu_kernels=${cpu_kernels}")
+    [ "${LAYOUT}" != multinodes ] || [ -n "${server_index}" ] ||
+        args+=("--host_ips=$(hostname -I 2>/dev/null)")
+    out="$(launch_py "${args[@]}")" || status=1
+    [[ "${out}" == tensorflow=* ]] ||
+        die "TensorFlow is not importable by ${PYTHON} (${PYTHON_FROM}); run 'bash scripts/setup_env.sh' (or '--tf1') in ${REPO_ROOT}, or set PYTHON to an interpreter with TensorFlow"
+    ranks=()
+    python_args=()
+    while IFS= read -r line; do
+        case "${line}" in
+            tensorflow=*) echo "python: ${PYTHON} (${PYTHON_FROM}), TensorFlow ${line#*=}" ;;
+            device=*) device_kind="${line#*=}" ;;
+            network=*) network_name="${line#*=}" ;;
+            first_device=*) first_dev="${line#*=}" ;;
+            rank_size=*) rank_size="${line#*=}" ;;
+            rank_table=*) rank_table="${line#*=}" ;;
+            model_dir=*) model_dir="${line#*=}" ;;
+            fresh_model_dir=*) fresh_model_dir="${line#*=}" ;;
+            rank=*) ranks+=("${line#*=}") ;;
+            arg=*) python_args+=("${line#*=}") ;;
         esac
-    fi
-}
-
-# Workers x GPUs (or 1 CPU) per worker of the TF_CONFIG cluster.
-tf_config_replicas() {
-    local workers gpus=1
-    workers="$("${PYTHON}" -c "import json, os; c = json.loads(os.environ['TF_CONFIG']).get('cluster', {}); print(len(c.get('chief', [])) + len(c.get('worker', [])))")" ||
-        die "TF_CONFIG is not valid JSON: ${TF_CONFIG}"
-    if [ "${device_kind}" = gpu ]; then
-        gpus="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')"
-        if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
-            gpus="$(echo "${CUDA_VISIBLE_DEVICES}" | tr ',' '\n' | grep -c .)"
-        fi
-    fi
-    echo $((workers * gpus))
-}
-
-# The training command (main.py and its flags) as the array python_args.
-build_python_args() {
-    local global_batch=$((batch_size * rank_size))
-    local override="train.train_file_pattern=${data_path}/train-*,eval.eval_file_pattern=${data_path}/val-*"
-    override="${override},train.train_batch_size=${global_batch}"
-    [ -z "${train_steps}" ] || override="${override},train.total_steps=${train_steps}"
-    [ -z "${loop_steps}" ] || override="${override},train.iterations_per_loop=${loop_steps}"
-    [ -z "${ckpt_path}" ] || override="${override},train.checkpoint.path=${ckpt_path}"
-    if [ -f "${data_path}/annotations/instances_val2017.json" ]; then
-        override="${override},eval.val_json_file=${data_path}/annotations/instances_val2017.json"
-    fi
-    python_args=(official/detection/main.py "--model=${model}" --mode=train "--model_dir=${model_dir}"
-        "--config_file=${config}" "--params_override=${override}" "--device=${device_kind}")
-    if [ "${device_kind}" = npu ]; then
-        python_args+=("--precision_mode=${precision_mode}")
-    else
-        python_args+=("$(precision_flag)")
-        [ "${LAYOUT}" = multinodes ] || python_args+=("--num_devices=${local_devices}")
-    fi
-    [ "${KIND}" = full ] && python_args+=(--eval_after_training=True)
-    return 0
+    done <<<"${out}"
+    # The launch module has said what is wrong.
+    [ "${status}" = 0 ] || exit 1
 }
 
 # Runs one training process; its output goes to <output_dir>/<dev>/train_<dev>.log.
@@ -258,78 +192,28 @@ run_process() {
     (cd "${REPO_ROOT}" && exec "${PYTHON}" "${python_args[@]}") >"${log}" 2>&1
 }
 
-# Starts the Ascend ranks of this server (rank table entries) and waits for all.
+# Starts this server's Ascend processes, one per rank, and waits for all.
 run_npu_ranks() {
-    local table_out ranks status=0 pids=() devs=() rank dev
-    table_out="$("${PYTHON}" -m official.detection.executor.rank_table \
-        --rank_table_file="${rank_table_file}" --server_index="${server_index:-0}")" || exit 1
-    ranks="$(echo "${table_out}" | tail -n +2)"
-    export RANK_TABLE_FILE="${rank_table_file}" RANK_SIZE="${rank_size}" JOB_ID="${JOB_ID:-10087}"
-    while read -r rank dev; do
-        [ -n "${rank}" ] || continue
+    local status=0 pids=() devs=() entry rank dev i
+    for entry in "${ranks[@]}"; do
+        read -r rank dev <<<"${entry}"
         (
-            export RANK_ID="${rank}" DEVICE_ID="${dev}" ASCEND_DEVICE_ID="${dev}"
+            export RANK_SIZE="${rank_size}" RANK_ID="${rank}" DEVICE_ID="${dev}"
+            export ASCEND_DEVICE_ID="${dev}" JOB_ID="${JOB_ID:-10087}"
+            if [ -n "${rank_table}" ]; then export RANK_TABLE_FILE="${rank_table}"; else unset RANK_TABLE_FILE; fi
             run_process "${dev}"
         ) &
         pids+=($!)
         devs+=("${dev}")
-    done <<<"${ranks}"
-    local i
+    done
     for i in "${!pids[@]}"; do
         if ! wait "${pids[$i]}"; then
-            echo "rank on device ${devs[$i]} failed; see ${output_dir}/${devs[$i]}/train_${devs[$i]}.log" >&2
+            [ "${#pids[@]}" = 1 ] ||
+                echo "rank on device ${devs[$i]} failed; see ${output_dir}/${devs[$i]}/train_${devs[$i]}.log" >&2
             status=1
         fi
     done
     return "${status}"
-}
-
-# This server's index in a multi-server rank table: the entry with one of its IPs.
-find_server_index() {
-    local ips
-    ips="$(hostname -I 2>/dev/null)"
-    IPS="${ips}" "${PYTHON}" -c "
-import json, os, sys
-table = json.load(open(sys.argv[1]))
-ips = os.environ['IPS'].split()
-for i, server in enumerate(table.get('server_list', [])):
-    if server.get('server_id') in ips:
-        print(i); break
-else:
-    sys.exit('no server_id of ' + sys.argv[1] + ' is an address of this host (' + ' '.join(ips) + '); pass --server_index')
-" "${rank_table_file}"
-}
-
-write_summary() {
-    local summary_dir="$1" case_kind fps="None" sps="None" loss="None" accuracy="None" replicas="${rank_size}" key value
-    while IFS='=' read -r key value; do
-        case "${key}" in
-            fps) fps="${value}" ;;
-            seconds_per_step) sps="${value}" ;;
-            loss) loss="${value}" ;;
-            accuracy) accuracy="${value}" ;;
-            num_replicas) replicas="${value}" ;;
-        esac
-    done < <("${PYTHON}" -m official.detection.executor.train_summary --model_dir="${model_dir}" --format=shell)
-    case_kind="$([ "${KIND}" = full ] && echo acc || echo perf)"
-    local case_name="${network_name}_bs${batch_size}_${replicas}p_${case_kind}"
-    local e2e=$(($(date +%s) - start_time))
-    echo "Final Performance images/sec : ${fps}"
-    echo "E2E Training Duration sec : ${e2e}"
-    mkdir -p "${summary_dir}"
-    {
-        echo "Network = ${network_name}"
-        echo "RankSize = ${replicas}"
-        echo "BatchSize = ${batch_size}"
-        echo "DeviceType = ${device_kind}"
-        echo "CaseName = ${case_name}"
-        echo "ActualFPS = ${fps}"
-        echo "TrainingTime = ${sps}"
-        echo "ActualLoss = ${loss}"
-        [ "${KIND}" = full ] && echo "TrainAccuracy = ${accuracy}"
-        echo "E2ETrainingTime = ${e2e}"
-    } >"${summary_dir}/${case_name}.log"
-    echo "summary: ${summary_dir}/${case_name}.log"
 }
 
 launch() {
@@ -337,74 +221,20 @@ launch() {
     LAYOUT="$2"
     shift 2
     SCRIPT_NAME="train_${KIND}_${LAYOUT}.sh"
+    local start_time status=0
     start_time="$(date +%s)"
     case "${LAYOUT}" in 8p) num_devices=8 ;; *) num_devices=1 ;; esac
     parse_args "$@"
-    tf_version="$("${PYTHON}" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)" ||
-        die "TensorFlow is not importable by ${PYTHON} (${PYTHON_FROM}); run 'bash scripts/setup_env.sh' (or '--tf1') in ${REPO_ROOT}, or set PYTHON to an interpreter with TensorFlow"
-    echo "python: ${PYTHON} (${PYTHON_FROM}), TensorFlow ${tf_version}"
-    [ "${KIND}" = performance ] && [ -z "${train_steps}" ] && train_steps=1000
     [ -d "${data_path}" ] || die "--data_path=${data_path} is not a directory"
     compgen -G "${data_path}/train-*" >/dev/null || die "--data_path=${data_path} holds no train-* TFRecord files"
+    plan_run
 
-    if [ -n "${config_file}" ]; then
-        [ -f "${config_file}" ] || die "--config_file=${config_file} does not exist"
-        config="$(cd "$(dirname "${config_file}")" && pwd)/$(basename "${config_file}")"
-        network_name="${network:-$(basename "${config_file}" .yaml)}"
-    else
-        network_name="${network:-${DEFAULT_NETWORK}}"
-        config="$(network_config "${network_name}")" || exit 1
+    if [ "${dry_run}" != True ]; then
+        [ "${fresh_model_dir}" = 0 ] || rm -rf "${output_dir:?}/${first_dev}"
+        rm -rf "${model_dir}/train_summary"
     fi
-    model="$(model_of "${config}" "${network_name}")"
-    loop_steps=""
-    [ -z "${train_steps}" ] || loop_steps="$(fitting_loop_steps)" || exit 1
-    device_kind="$(detect_device)"
-    if [ "${device_kind}" != npu ]; then
-        echo "note: --precision_mode=${precision_mode} is an Ascend setting; this ${device_kind} run uses $(precision_flag)"
-    fi
-
-    local first_dev="${ASCEND_DEVICE_ID:-0}"
-    local_devices="${num_devices}"
-    case "${LAYOUT}-${device_kind}" in
-        1p-*) rank_size=1; local_devices=1 ;;
-        8p-npu | multinodes-npu)
-            [ -f "${rank_table_file}" ] || die "--rank_table_file=${rank_table_file} does not exist"
-            if [ "${LAYOUT}" = multinodes ] && [ -z "${server_index}" ]; then
-                server_index="$(find_server_index)" || exit 1
-            fi
-            local table_out
-            table_out="$("${PYTHON}" -m official.detection.executor.rank_table \
-                --rank_table_file="${rank_table_file}" --server_index="${server_index:-0}")" || exit 1
-            rank_size="$(echo "${table_out}" | sed -n 's/^rank_size=//p')"
-            first_dev="$(echo "${table_out}" | sed -n '2p' | cut -d' ' -f2)"
-            if [ "${LAYOUT}" = 8p ] && [ "${rank_size}" != "${num_devices}" ]; then
-                die "--rank_table_file=${rank_table_file} lists ${rank_size} devices but --num_devices=${num_devices}; give a table with ${num_devices} devices"
-            fi
-            ;;
-        8p-*) rank_size="${num_devices}" ;;
-        multinodes-*)
-            [ -n "${TF_CONFIG:-}" ] || die "multinodes on GPUs/CPUs needs TF_CONFIG (the cluster and this worker); see configs/README.md"
-            [ "${device_kind}" = gpu ] || local_devices=1
-            rank_size="$(tf_config_replicas)" || exit 1
-            ;;
-    esac
-
-    if [ -z "${model_dir}" ]; then
-        model_dir="${output_dir}/${first_dev}/model"
-        [ "${dry_run}" = True ] || rm -rf "${output_dir:?}/${first_dev}"
-    fi
-    [ "${dry_run}" = True ] || rm -rf "${model_dir}/train_summary"
-    build_python_args
-
-    local status=0
-    if [ "${device_kind}" = npu ] && [ "${LAYOUT}" != 1p ]; then
+    if [ "${device_kind}" = npu ]; then
         run_npu_ranks || status=1
-    elif [ "${device_kind}" = npu ]; then
-        (
-            export RANK_SIZE=1 RANK_ID=0 DEVICE_ID="${first_dev}" ASCEND_DEVICE_ID="${first_dev}" JOB_ID="${JOB_ID:-10087}"
-            unset RANK_TABLE_FILE
-            run_process "${first_dev}"
-        ) || status=1
     else
         run_process "${first_dev}" || status=1
     fi
@@ -414,5 +244,8 @@ launch() {
         tail -n 20 "${output_dir}/${first_dev}/train_${first_dev}.log" >&2
         exit 1
     fi
-    write_summary "${output_dir}/${first_dev}"
+    launch_py summary "--kind=${KIND}" "--model_dir=${model_dir}" \
+        "--output_dir=${output_dir}/${first_dev}" "--network=${network_name}" \
+        "--batch_size=${batch_size}" "--device=${device_kind}" "--rank_size=${rank_size}" \
+        "--start_time=${start_time}"
 }
