@@ -306,3 +306,40 @@ def test_train_steps_choose_a_loop_length_that_divides_them(data_path):
     assert override_pairs(flags)["train.iterations_per_loop"] == "375"
     ((_, flags),) = _dry_run("train_performance_1p.sh", data_path, "--train_steps=1500", *args)
     assert "train.iterations_per_loop" not in override_pairs(flags)
+
+
+def test_cpu_kernels_reach_main_only_when_given(data_path):
+    args = ("--device=cpu", f"--config_file={TINY_CONFIG}")
+    ((_, flags),) = _dry_run("train_full_8p.sh", data_path, *args)
+    assert "cpu_kernels" not in flags
+    ((_, flags),) = _dry_run("train_full_8p.sh", data_path, *args, "--cpu_kernels=off")
+    assert (flags["cpu_kernels"], flags["num_devices"]) == ("off", "8")
+    bad = run_script("train_full_1p.sh", f"--data_path={data_path}", "--cpu_kernels=fast")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --cpu_kernels=fast: use auto, on or off"
+
+
+def test_the_model_comes_from_the_config_not_its_name(data_path, tmp_path):
+    """A RetinaNet config named faster_*, a box-only Mask R-CNN config named mine.yaml."""
+    named_faster = tmp_path / "faster_rcnn_mine.yaml"
+    named_faster.write_text(open(TINY_CONFIG).read())
+    ((_, flags),) = _dry_run(
+        "train_full_1p.sh", data_path, "--device=cpu", f"--config_file={named_faster}"
+    )
+    assert flags["model"] == "retinanet"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "type: 'mask_rcnn'\narchitecture:\n  include_mask: false\neval:\n  type: 'box'\n"
+    )
+    ((_, flags),) = _dry_run("train_full_1p.sh", data_path, "--device=cpu", f"--config_file={mine}")
+    assert flags["model"] == "faster_rcnn"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("type: 'yolo'\n")
+    result = run_script(
+        "train_full_1p.sh", f"--data_path={data_path}", "--device=cpu", f"--config_file={broken}"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: type 'yolo' is not a model type (file {broken}); use retinanet or mask_rcnn "
+        "(Faster R-CNN: mask_rcnn with architecture.include_mask false)"
+    )

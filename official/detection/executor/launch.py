@@ -36,6 +36,8 @@ NETWORK_ALIASES = {
 }
 # main.py's --model when a config has no `type`.
 DEFAULT_MODEL = "retinanet"
+# A config's `type`; Faster R-CNN configs are mask_rcnn ones without the mask branch.
+CONFIG_TYPES = ("retinanet", "mask_rcnn")
 KINDS = ("full", "performance")
 LAYOUTS = ("1p", "8p", "multinodes")
 CPU_KERNELS = ("auto", "on", "off")
@@ -84,6 +86,12 @@ def load_network_config(config_file, ckpt_path=""):
     (`architecture.include_mask: false`). Loading checks the file as main.py will, with
     the warm-start checkpoint the run gets (so its config warnings are the run's)."""
     model = yaml_io.read_yaml_mapping(config_file).get("type", DEFAULT_MODEL)
+    if model not in CONFIG_TYPES:
+        raise LaunchError(
+            f"type {model!r} is not a model type (file {config_file}); use "
+            f"{' or '.join(CONFIG_TYPES)} (Faster R-CNN: mask_rcnn with "
+            "architecture.include_mask false)"
+        )
     override = {"train": {"checkpoint": {"path": ckpt_path}}} if ckpt_path else None
     params = loader.load_config(model, config_file, params_override=override)
     if model == "mask_rcnn" and not params.architecture.include_mask:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from official.detection.configs import factory as config_factory
 from official.detection.configs.errors import ConfigError
 from official.detection.executor import launch, train_summary
 from official.detection.testing.launch_scripts import TINY_CONFIG, write_rank_table
@@ -94,8 +95,16 @@ def test_the_model_comes_from_the_content_not_the_file_name(tmp_path):
 
 def test_a_config_of_no_model_is_an_error(tmp_path):
     yolo = _write_yaml(tmp_path / "yolo.yaml", "type: 'yolo'\n")
-    with pytest.raises(ConfigError, match="unknown model 'yolo'.*valid models: retinanet"):
+    with pytest.raises(launch.LaunchError) as error:
         launch.load_network_config(yolo)
+    assert str(error.value) == (
+        f"type 'yolo' is not a model type (file {yolo}); use retinanet or mask_rcnn "
+        "(Faster R-CNN: mask_rcnn with architecture.include_mask false)"
+    )
+    assert set(launch.CONFIG_TYPES) < set(config_factory.MODELS)
+    unknown_key = _write_yaml(tmp_path / "typo.yaml", "type: 'retinanet'\ntrian: {}\n")
+    with pytest.raises(ConfigError, match="trian"):
+        launch.load_network_config(unknown_key)
 
 
 @pytest.mark.parametrize(
@@ -374,3 +383,10 @@ def test_summary_without_training_warns_and_writes_none(tmp_path, capsys):
     text = (tmp_path / "out" / "retinanet_tiny_bs2_2p_perf.log").read_text()
     assert "ActualFPS = None\n" in text and "RankSize = 2\n" in text
     assert "TrainAccuracy" not in text
+
+
+def test_a_config_error_is_one_line_naming_the_key_and_file(tmp_path, capsys):
+    typo = _write_yaml(tmp_path / "typo.yaml", "type: 'retinanet'\ntrian: {}\n")
+    status, _, err = _plan_lines(tmp_path, capsys, "--device=cpu", f"--config_file={typo}")
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: unknown key 'trian' (from file {typo}); did you mean 'train'?")
