@@ -85,6 +85,11 @@ class Parser:
         """[h, w] of the images this parser returns."""
         return list(self._padded_size)
 
+    @property
+    def anchor_boxes(self):
+        """{level: float32 [H_l, W_l, A * 4]}, the anchors of `padded_size` images."""
+        return self._anchors.multilevel_boxes
+
     def __call__(self, serialized_example):
         with tf.name_scope("retinanet_parser"):
             data = self._decoder.decode(serialized_example)

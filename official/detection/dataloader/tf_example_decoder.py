@@ -43,6 +43,23 @@ def decode_png_masks(pngs, height, width, dtype=tf.float32):
     return masks
 
 
+def decode_image(encoded, jpeg_dct_method=""):
+    """Encoded image string scalar -> uint8 [H, W, 3].
+
+    JPEG through `decode_jpeg` (so the DCT method applies), anything else as PNG/GIF/BMP.
+    """
+
+    def decode_jpeg():
+        return tf.io.decode_jpeg(encoded, channels=3, dct_method=jpeg_dct_method)
+
+    def decode_other():
+        return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+    image = tf.cond(tf.io.is_jpeg(encoded), decode_jpeg, decode_other)
+    image.set_shape([None, None, 3])
+    return image
+
+
 class TfExampleDecoder:
     """Decoder for the COCO-style detection `tf.train.Example` schema.
 
@@ -93,19 +110,6 @@ class TfExampleDecoder:
         if include_mask:
             self._features["image/object/mask"] = tf.io.VarLenFeature(tf.string)
 
-    def _decode_image(self, encoded):
-        """JPEG through `decode_jpeg` (so the DCT method applies), anything else as PNG/GIF/BMP."""
-
-        def decode_jpeg():
-            return tf.io.decode_jpeg(encoded, channels=3, dct_method=self._jpeg_dct_method)
-
-        def decode_other():
-            return tf.io.decode_image(encoded, channels=3, expand_animations=False)
-
-        image = tf.cond(tf.io.is_jpeg(encoded), decode_jpeg, decode_other)
-        image.set_shape([None, None, 3])
-        return image
-
     def decode(self, serialized_example):
         """Decodes a scalar string tensor holding one serialized `tf.train.Example`.
 
@@ -127,7 +131,7 @@ class TfExampleDecoder:
         parsed = tf.io.parse_single_example(serialized_example, self._features)
         parsed = {k: _dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in parsed.items()}
 
-        image = self._decode_image(parsed["image/encoded"])
+        image = decode_image(parsed["image/encoded"], jpeg_dct_method=self._jpeg_dct_method)
         image_shape = tf.shape(image)
         height = tf.cast(parsed["image/height"], tf.int32)
         width = tf.cast(parsed["image/width"], tf.int32)

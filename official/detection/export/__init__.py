@@ -1,0 +1,1 @@
+"""Exporting trained detectors for serving."""

@@ -1,0 +1,64 @@
+"""Runs exported SavedModels in a fresh process, as a serving user would.
+
+    python -m official.detection.testing.saved_models JOBS.pkl RESULTS.pkl
+
+JOBS.pkl holds a list of `{'export_dir': ..., 'feeds': [input, ...]}`: each SavedModel
+is loaded (tag `serve`) and its `serving_default` signature run once per input (the
+value of its one input tensor). RESULTS.pkl gets, per job, `{'outputs': [dict of
+output name -> NumPy array, ...], 'input_dtype', 'input_shape', 'load_seconds'}`.
+Pickle is for this test helper only: both files are written by the test itself.
+"""
+
+import pickle
+import subprocess
+import sys
+import time
+
+import tensorflow.compat.v1 as tf
+
+
+def run_saved_model(export_dir, feeds):
+    """Loads `export_dir` in a new graph and runs its signature on each of `feeds`."""
+    with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
+        start = time.time()
+        meta_graph = tf.saved_model.loader.load(sess, [tf.saved_model.tag_constants.SERVING], export_dir)
+        load_seconds = time.time() - start
+        signature = meta_graph.signature_def["serving_default"]
+        (input_info,) = signature.inputs.values()
+        fetches = {name: info.name for name, info in signature.outputs.items()}
+        outputs = [sess.run(fetches, {input_info.name: feed}) for feed in feeds]
+    return {
+        "outputs": outputs,
+        "input_dtype": tf.as_dtype(input_info.dtype).name,
+        "input_shape": [d.size for d in input_info.tensor_shape.dim],
+        "load_seconds": load_seconds,
+    }
+
+
+def run_in_fresh_process(jobs, work_dir, python=sys.executable, timeout=600):
+    """`run_saved_model` of each job in one child process; returns the list of results."""
+    jobs_path, results_path = f"{work_dir}/jobs.pkl", f"{work_dir}/results.pkl"
+    with open(jobs_path, "wb") as f:
+        pickle.dump(jobs, f)
+    result = subprocess.run(
+        [python, "-m", __name__, jobs_path, results_path],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"serving process failed:\n{result.stderr[-4000:]}")
+    with open(results_path, "rb") as f:
+        return pickle.load(f)
+
+
+def main(jobs_path, results_path):
+    with open(jobs_path, "rb") as f:
+        jobs = pickle.load(f)
+    results = [run_saved_model(job["export_dir"], job["feeds"]) for job in jobs]
+    with open(results_path, "wb") as f:
+        pickle.dump(results, f, protocol=2)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
