@@ -2,7 +2,6 @@
 the checkpoint's `Estimator.predict` outputs; export errors through the command line."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -38,12 +37,13 @@ SMALL_MASK_RCNN = "resnet.resnet_depth=10,maskrcnn_parser.output_size=[64,64]"
 # (with optimizer slots and a global step, as users have them) or, for SpineNet whose
 # training graph takes long to build, initialised. Faster R-CNN is exported from the
 # Mask R-CNN checkpoint, whose mask head variables it leaves out.
+MASK_RCNN_EXPORT = f"{SMALL_MASK_RCNN},{ALL_DETECTIONS}"
 FAMILIES = {
     "retinanet_resnet": ("retinanet", TINY_CONFIG, ALL_DETECTIONS, "retinanet_resnet"),
     "retinanet_spinenet": ("retinanet", "", f"{SPINENET},{ALL_DETECTIONS}", "initialised"),
-    "faster_rcnn": ("faster_rcnn", MASK_RCNN_CONFIG, f"{SMALL_MASK_RCNN},{ALL_DETECTIONS}", "mask_rcnn"),
-    "mask_rcnn": ("mask_rcnn", MASK_RCNN_CONFIG, f"{SMALL_MASK_RCNN},{ALL_DETECTIONS}", "mask_rcnn"),
-}  # fmt: skip
+    "faster_rcnn": ("faster_rcnn", MASK_RCNN_CONFIG, MASK_RCNN_EXPORT, "mask_rcnn"),
+    "mask_rcnn": ("mask_rcnn", MASK_RCNN_CONFIG, MASK_RCNN_EXPORT, "mask_rcnn"),
+}
 TRAINED = {
     "retinanet_resnet": ("retinanet", TINY_CONFIG, ""),
     "mask_rcnn": ("mask_rcnn", MASK_RCNN_CONFIG, SMALL_MASK_RCNN),
@@ -101,7 +101,9 @@ def _save_initialised_checkpoint(params, model_dir):
         parser = dataloader_factory.parser_generator(params, mode_keys.PREDICT)
         images = tf.zeros([1] + parser.padded_size + [3])
         info = tf.constant([[[64.0, 64.0], [64.0, 64.0], [1.0, 1.0], [0.0, 0.0]]])
-        saved_model.build_serving_outputs(modeling_factory.build_model(params), parser, images, info)
+        saved_model.build_serving_outputs(
+            modeling_factory.build_model(params), parser, images, info
+        )
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
             tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"), global_step=0)
@@ -151,7 +153,9 @@ def _estimator_predictions(params, checkpoint, record_path, work_dir):
         return reader(params).map(lambda images, labels: {"images": images, "labels": labels})
 
     estimator = tf_estimator.Estimator(model.model_fn, model_dir=work_dir)
-    return list(estimator.predict(input_fn, checkpoint_path=checkpoint, yield_single_examples=False))
+    return list(
+        estimator.predict(input_fn, checkpoint_path=checkpoint, yield_single_examples=False)
+    )
 
 
 def _assert_same_detections(served, expected, where):
@@ -162,7 +166,9 @@ def _assert_same_detections(served, expected, where):
     np.testing.assert_array_equal(served["num_detections"], expected["num_detections"], where)
     np.testing.assert_array_equal(served["detection_classes"], expected["detection_classes"], where)
     for key in keys - {"num_detections", "detection_classes"}:
-        np.testing.assert_allclose(served[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=f"{where} {key}")
+        np.testing.assert_allclose(
+            served[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=f"{where} {key}"
+        )
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -174,9 +180,9 @@ def test_each_input_type_serves_the_checkpoints_predictions(family, checkpoints,
     arrays, formats = _test_images(output_size)
     encoded = [tf_example_builder.encode_image(a, f) for a, f in zip(arrays, formats)]
     examples = [
-        tf_example_builder.build_example(e, a.shape[0], a.shape[1], image_format=f).SerializeToString()
+        tf_example_builder.build_example(e, *a.shape[:2], image_format=f).SerializeToString()
         for e, a, f in zip(encoded, arrays, formats)
-    ]  # fmt: skip
+    ]
     record_path = str(tmp_path / "images.tfrecord")
     tf_example_builder.write_tfrecord(record_path, examples)
 
@@ -240,7 +246,7 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"to {export_dir} (image_tensor input" in result.stdout
 
-    # Two 80x100 images: scaled by 0.96 to fit 96x128, the padding then reaches 96x128.
+    # Two 80x100 images, scaled by 1.2 to 96x120 and padded to 96x128.
     images = np.zeros([2, 80, 100, 3], np.uint8)
     images[:, 20:60, 30:70] = 255
     (served,) = saved_models.run_in_fresh_process(
@@ -261,7 +267,8 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
     [
         (
             ["--checkpoint_path={tmp}/nothing_here"],
-            "error: no checkpoint at '{tmp}/nothing_here' (--checkpoint_path); give a checkpoint prefix",
+            "error: no checkpoint at '{tmp}/nothing_here' (--checkpoint_path); give a "
+            "checkpoint prefix such as MODEL_DIR/model.ckpt-1000, or a model_dir",
         ),
         (
             ["--input_type=jpeg"],
@@ -276,11 +283,15 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
         ),
         (
             ["--params_override=architecture.num_classes=5"],
-            "is [16, 16, 3, 10], the model's is [16, 16, 3, 5] (1 missing, 0 of another shape)",
+            "does not fit the model of the config: its variable "
+            "'retinanet/class_net/class-predict/kernel' is [3, 3, 16, 10], the model's is "
+            "[3, 3, 16, 5] (0 missing, 2 of another shape) (--checkpoint_path, --config_file, "
+            "--params_override); export with the config the checkpoint was trained with",
         ),
         (
             ["--params_override=resnet.resnet_depth=18"],
-            "does not fit the model of the config: it has no variable 'resnet/",
+            "does not fit the model of the config: it has no variable 'resnet18/conv2d/kernel' "
+            "(105 missing, 0 of another shape)",
         ),
         (["--input_image_size=big"], "error: --input_image_size=big is not a size"),
         (["--export_dir={ckpt}"], "exists and is not empty (--export_dir)"),

@@ -21,7 +21,9 @@ def run_saved_model(export_dir, feeds):
     """Loads `export_dir` in a new graph and runs its signature on each of `feeds`."""
     with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
         start = time.time()
-        meta_graph = tf.saved_model.loader.load(sess, [tf.saved_model.tag_constants.SERVING], export_dir)
+        meta_graph = tf.saved_model.loader.load(
+            sess, [tf.saved_model.tag_constants.SERVING], export_dir
+        )
         load_seconds = time.time() - start
         signature = meta_graph.signature_def["serving_default"]
         (input_info,) = signature.inputs.values()
