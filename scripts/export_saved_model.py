@@ -22,12 +22,9 @@ MODELS = ("retinanet", "mask_rcnn", "faster_rcnn")
 
 flags.DEFINE_string("export_dir", None, "A new directory for the SavedModel.")
 flags.DEFINE_string("model", "retinanet", f"The model, one of {', '.join(MODELS)}.")
-flags.DEFINE_string("config_file", "", "YAML file with overrides of the model defaults.")
+flags.DEFINE_string("config_file", "", "The training run's YAML config (as for main.py).")
 flags.DEFINE_string(
-    "params_override",
-    "",
-    "Overrides applied after --config_file: a YAML/JSON mapping string, "
-    "'a.b=1,c.d=x' pairs, or the path of a YAML file.",
+    "params_override", "", "The training run's overrides (as for main.py), after --config_file."
 )
 flags.DEFINE_string(
     "checkpoint_path", None, "A checkpoint prefix, or a model_dir (its latest checkpoint)."
@@ -122,10 +119,7 @@ def main(argv):
                 batch_size=FLAGS.batch_size,
                 input_type=FLAGS.input_type,
                 input_name=FLAGS.input_name,
-                output_image_info=FLAGS.output_image_info,
-                output_normalized_coordinates=FLAGS.output_normalized_coordinates,
-                cast_num_detections_to_float=FLAGS.cast_num_detections_to_float,
-                cast_detection_classes_to_float=FLAGS.cast_detection_classes_to_float,
+                **{name: FLAGS[name].value for name in saved_model.OUTPUT_OPTIONS},
             )
     except (loader.ConfigError, saved_model.ExportError) as exc:
         return _fail(exc)

@@ -40,6 +40,13 @@ from official.detection.ops import box_ops
 
 INPUT_TYPES = ("raw_image_tensor", "image_tensor", "image_bytes", "tf_example")
 SIGNATURE_KEY = "serving_default"
+# Boolean options of the outputs, named like the flags of scripts/export_saved_model.py.
+OUTPUT_OPTIONS = (
+    "output_image_info",
+    "output_normalized_coordinates",
+    "cast_num_detections_to_float",
+    "cast_detection_classes_to_float",
+)
 DETECTION_KEYS = ("num_detections", "detection_boxes", "detection_classes", "detection_scores")
 
 
@@ -168,7 +175,7 @@ def _image_and_info(image, labels):
 
 def build_serving_outputs(
     model,
-    parser,
+    anchor_boxes,
     images,
     image_info,
     *,
@@ -177,12 +184,15 @@ def build_serving_outputs(
     cast_num_detections_to_float=False,
     cast_detection_classes_to_float=False,
 ):
-    """The model's PREDICT outputs for `images`, as the signature's dict of tensors."""
+    """The model's PREDICT outputs for `images`, as the signature's dict of tensors.
+
+    `anchor_boxes` are the parser's, {level: [H_l, W_l, A * 4]}, for one image.
+    """
     batch = tf.shape(images)[0]
     labels = {
         "image_info": image_info,
         "anchor_boxes": {
-            level: _tile_to_batch(boxes, batch) for level, boxes in parser.anchor_boxes.items()
+            level: _tile_to_batch(boxes, batch) for level, boxes in anchor_boxes.items()
         },
         "source_id": tf.fill([batch], tf.constant(-1, tf.int64)),
     }
@@ -238,8 +248,7 @@ def export_saved_model(
       input_type, input_name: see the module docstring. Images are resized to the
         parser's output_size (see `load_export_config`), then padded to multiples of
         2**max_level.
-      **output_options: output_image_info, output_normalized_coordinates,
-        cast_num_detections_to_float, cast_detection_classes_to_float.
+      **output_options: booleans named in OUTPUT_OPTIONS (see `build_serving_outputs`).
 
     Returns:
       The checkpoint prefix exported.
@@ -261,6 +270,10 @@ def export_saved_model(
     graph = tf.Graph()
     with graph.as_default():
         parser = dataloader_factory.parser_generator(params, mode_keys.PREDICT)
+        # Made here, outside the loop over images: the parser caches the anchor constants
+        # of the graph it first runs in, and TensorFlow 1.15 cannot use a tensor made in a
+        # loop outside of it.
+        anchor_boxes = parser.anchor_boxes
         placeholder, images, image_info = build_serving_inputs(
             input_type,
             parser,
@@ -269,7 +282,7 @@ def export_saved_model(
             input_image_size=input_image_size,
         )
         model = modeling_factory.build_model(params)
-        outputs = build_serving_outputs(model, parser, images, image_info, **output_options)
+        outputs = build_serving_outputs(model, anchor_boxes, images, image_info, **output_options)
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables)
         signature = tf.saved_model.signature_def_utils.predict_signature_def(

@@ -102,7 +102,7 @@ def _save_initialised_checkpoint(params, model_dir):
         images = tf.zeros([1] + parser.padded_size + [3])
         info = tf.constant([[[64.0, 64.0], [64.0, 64.0], [1.0, 1.0], [0.0, 0.0]]])
         saved_model.build_serving_outputs(
-            modeling_factory.build_model(params), parser, images, info
+            modeling_factory.build_model(params), parser.anchor_boxes, images, info
         )
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
