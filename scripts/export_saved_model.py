@@ -16,12 +16,11 @@ import traceback
 
 from absl import app, flags, logging
 
+from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
 
-MODELS = ("retinanet", "mask_rcnn", "faster_rcnn")
-
 flags.DEFINE_string("export_dir", None, "A new directory for the SavedModel.")
-flags.DEFINE_string("model", "retinanet", f"The model, one of {', '.join(MODELS)}.")
+flags.DEFINE_string("model", "retinanet", f"The model, one of {', '.join(config_factory.MODELS)}.")
 flags.DEFINE_string("config_file", "", "The training run's YAML config (as for main.py).")
 flags.DEFINE_string(
     "params_override", "", "The training run's overrides (as for main.py), after --config_file."
@@ -81,8 +80,6 @@ def _input_image_size():
 def check_flags(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected positional arguments {argv[1:]}; all options are --flags")
-    if FLAGS.model not in MODELS:
-        raise UsageError(f"--model={FLAGS.model!r} is not a model; valid: {', '.join(MODELS)}")
     for name in ("export_dir", "checkpoint_path"):
         if not getattr(FLAGS, name):
             raise UsageError(f"--{name} is required (--{name}); see --help")

@@ -294,6 +294,7 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
             "(105 missing, 0 of another shape)",
         ),
         (["--input_image_size=big"], "error: --input_image_size=big is not a size"),
+        (["--model=yolo"], "error: unknown model 'yolo'; valid models: retinanet, mask_rcnn"),
         (["--export_dir={ckpt}"], "exists and is not empty (--export_dir)"),
     ],
 )
