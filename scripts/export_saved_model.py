@@ -92,6 +92,17 @@ def check_flags(argv):
 
 def main(argv):
     try:
+        return _run(argv)
+    except Exception as exc:  # The last resort: one line, not a traceback.
+        return _fail(
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
+            "(unexpected failure); run again with --verbose for the traceback, and report it "
+            "with the command if the message does not say what to change"
+        )
+
+
+def _run(argv):
+    try:
         check_flags(argv)
         size = _input_image_size()
     except UsageError as exc:

@@ -2,6 +2,7 @@
 the checkpoint's `Estimator.predict` outputs; export errors through the command line."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -260,6 +261,26 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
     np.testing.assert_array_equal(outputs["num_detections"], [20.0, 20.0])
     boxes = outputs["detection_boxes"]
     assert boxes.min() >= 0.0 and boxes.max() <= 1.0 and boxes.max() > 0.5
+
+
+def test_a_failure_nobody_foresaw_is_still_one_line(checkpoints, tmp_path):
+    """A checkpoint whose data file is cut short: no traceback, one line, no export."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(checkpoints.model_dir("retinanet_resnet"), str(model_dir))
+    for data in model_dir.glob("model.ckpt-*.data-*"):
+        data.write_bytes(data.read_bytes()[:100])
+    export_dir = tmp_path / "export"
+    result = _run_script(
+        "--model=retinanet",
+        f"--config_file={TINY_CONFIG}",
+        f"--checkpoint_path={model_dir}",
+        f"--export_dir={export_dir}",
+    )
+    assert result.returncode == 1, result.stderr[-4000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "(unexpected failure)" in errors[0], result.stderr[-2000:]
+    assert not export_dir.exists() or not any(export_dir.iterdir())
 
 
 @pytest.mark.parametrize(
