@@ -18,6 +18,7 @@ from absl import app, flags, logging
 
 from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
+from official.detection.executor import failures
 
 flags.DEFINE_string("export_dir", None, "A new directory for the SavedModel.")
 flags.DEFINE_string("model", "retinanet", f"The model, one of {', '.join(config_factory.MODELS)}.")
@@ -94,11 +95,7 @@ def main(argv):
     try:
         return _run(argv)
     except Exception as exc:  # The last resort: one line, not a traceback.
-        return _fail(
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
-            "(unexpected failure); run again with --verbose for the traceback, and report it "
-            "with the command if the message does not say what to change"
-        )
+        return _fail(failures.unexpected_failure(exc, "the command"))
 
 
 def _run(argv):

@@ -28,7 +28,7 @@ from absl import app, flags, logging
 from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
 from official.detection.executor import placement
-from official.detection.executor.failures import error_headline
+from official.detection.executor.failures import unexpected_failure
 
 MODES = ("train", "eval", "train_and_eval")
 
@@ -126,11 +126,7 @@ def main(argv):
         return _run(argv)
     except Exception as exc:  # The last resort: one line, not a traceback.
         # (Errors a user can cause are caught where they arise, with advice.)
-        return _fail(
-            f"{type(exc).__name__}: {error_headline(str(exc))} (unexpected failure); run "
-            "again with --verbose for the traceback, and report it with the command and "
-            "params.yaml if the message does not say what to change"
-        )
+        return _fail(unexpected_failure(exc, "the command and params.yaml"))
 
 
 def _run(argv):

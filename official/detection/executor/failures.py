@@ -17,3 +17,15 @@ def error_headline(message):
     if not meaningful:
         return lines[0] if lines else ""
     return meaningful[-1] if nodes else meaningful[0]
+
+
+def unexpected_failure(exc, report):
+    """The one line for a failure no handler foresaw: its type, its headline and advice.
+
+    `report` says what to send with a report (e.g. "the command and params.yaml").
+    """
+    return (
+        f"{type(exc).__name__}: {error_headline(str(exc))} (unexpected failure); run again "
+        f"with --verbose for the traceback, and report it with {report} if the message does "
+        "not say what to change"
+    )
