@@ -47,6 +47,13 @@ flags.DEFINE_string(
 flags.DEFINE_boolean(
     "eval_after_training", False, "In --mode=train, evaluate the final checkpoint."
 )
+flags.DEFINE_string(
+    "saved_model_dir",
+    None,
+    "With --mode=eval: evaluate this SavedModel (scripts/export_saved_model.py) once on "
+    "eval.eval_file_pattern instead of the checkpoints of --model_dir; the metrics and "
+    "detections go to --model_dir/eval, named by the exported checkpoint's step.",
+)
 flags.DEFINE_boolean(
     "verbose",
     False,
@@ -116,6 +123,8 @@ def check_flags(argv):
         raise UsageError(
             f"--eval_after_training applies to --mode=train only, not --mode={FLAGS.mode}"
         )
+    if FLAGS.saved_model_dir and FLAGS.mode != "eval":
+        raise UsageError(f"--saved_model_dir applies to --mode=eval only, not --mode={FLAGS.mode}")
     placement.check_device_flags(
         FLAGS.device, FLAGS.precision, FLAGS.precision_mode, FLAGS.num_devices, FLAGS.cpu_kernels
     )
@@ -156,6 +165,7 @@ def _run(argv):
                 precision_mode=FLAGS.precision_mode,
                 num_devices=FLAGS.num_devices,
                 cpu_kernels=FLAGS.cpu_kernels,
+                saved_model_dir=FLAGS.saved_model_dir,
             )
     except (loader.ConfigError, runner.RunError, EvaluationInputError) as exc:
         return _fail(exc)

@@ -173,9 +173,12 @@ def run(
     precision_mode=None,
     num_devices=0,
     cpu_kernels="auto",
+    saved_model_dir=None,
 ):
     """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None.
 
+    With `saved_model_dir` (eval only), evaluates that SavedModel once instead of the
+    checkpoints of model_dir; its results go to model_dir/eval as a checkpoint's do.
     `device`, `precision`, `precision_mode`, `num_devices` and `cpu_kernels` are main.py's
     flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
     train; only the chief (rank 0) writes params.yaml and evaluates.
@@ -186,6 +189,8 @@ def run(
     # makes graph building about 1.7x slower.
     if hasattr(tf, "disable_tensor_equality"):
         tf.disable_tensor_equality()
+    if saved_model_dir:
+        return _evaluate_saved_model(params, saved_model_dir)
     placement = place(device, precision, precision_mode, num_devices, cpu_kernels)
     tf.logging.info("Running on %s", devices.describe(placement))
     total_steps = params.train.total_steps
@@ -259,6 +264,25 @@ def run(
         if not record_check.image_decode_error(str(exc)):
             raise
         raise RunError(data_faults.undecodable_image_message(params, mode, exc.message)) from exc
+
+
+def _evaluate_saved_model(params, saved_model_dir):
+    from official.detection.export import evaluation as export_evaluation
+
+    try:
+        return export_evaluation.evaluate_saved_model(
+            params,
+            saved_model_dir,
+            evaluation_factory.evaluator_generator(params),
+            os.path.join(params.model_dir, "eval"),
+        )[1]
+    except (export_evaluation.SavedModelEvalError, input_reader.NoMatchingFilesError) as exc:
+        raise RunError(str(exc)) from exc
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as exc:
+        message = data_faults.broken_record_message(params, "eval", str(exc))
+        if message is None:
+            raise
+        raise RunError(message) from exc
 
 
 # The config keys that decide a checkpoint's variables (names and shapes). Sections

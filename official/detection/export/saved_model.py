@@ -27,10 +27,12 @@ Outputs (M = postprocess.max_total_size):
     scale and offset (see `preprocess_ops.compute_resize_params`).
 """
 
+import json
 import os
 
 import tensorflow.compat.v1 as tf
 
+from official.detection.atomic_file import write_atomically
 from official.detection.configs import loader
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import mode_keys, parser_ops, tf_example_decoder
@@ -48,6 +50,9 @@ OUTPUT_OPTIONS = (
     "cast_detection_classes_to_float",
 )
 DETECTION_KEYS = ("num_detections", "detection_boxes", "detection_classes", "detection_scores")
+# What the export was made from and how it is fed, beside the SavedModel (TensorFlow
+# Serving ignores assets.extra); evaluation reads the checkpoint's step and options here.
+EXPORT_INFO_FILE = os.path.join("assets.extra", "export_info.json")
 
 
 class ExportError(ValueError):
@@ -112,6 +117,14 @@ def check_checkpoint_fits(checkpoint, variables):
         "(--checkpoint_path, --config_file, --params_override); export with the config the "
         "checkpoint was trained with (the params.yaml of its model_dir)"
     )
+
+
+def checkpoint_step(checkpoint):
+    """The checkpoint's global step: its `global_step` variable, else its name's suffix."""
+    if "global_step" in dict(tf.train.list_variables(checkpoint)):
+        return int(tf.train.load_variable(checkpoint, "global_step"))
+    suffix = checkpoint.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
 
 
 def _tile_to_batch(tensor, batch):
@@ -298,4 +311,18 @@ def export_saved_model(
                 strip_default_attrs=True,
             )
             builder.save()
+    info = {
+        "model": params.type,
+        "checkpoint": checkpoint,
+        "global_step": checkpoint_step(checkpoint),
+        "input_type": input_type,
+        "input_name": input_name,
+        "input_image_size": input_image_size,
+        "batch_size": batch_size or None,
+    }
+    info.update(
+        (name, bool(output_options.get(name, name == "output_image_info")))
+        for name in OUTPUT_OPTIONS
+    )
+    write_atomically(os.path.join(export_dir, EXPORT_INFO_FILE), json.dumps(info, indent=2))
     return checkpoint
