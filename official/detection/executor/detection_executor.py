@@ -32,6 +32,26 @@ def _write_eval_summaries(eval_dir, step, metrics):
         writer.close()
 
 
+def finish_evaluation(evaluator, eval_dir, step, what, num_images, predict_seconds):
+    """Computes the metrics of what `evaluator` holds, writes them with the detections
+    (metrics_<step>.json, detections_<step>.json) and as TensorBoard summaries into
+    `eval_dir`, logs them, and returns them."""
+    metrics = evaluator.evaluate()
+    tf.io.gfile.makedirs(eval_dir)
+    evaluator.write_outputs(eval_dir, step)
+    _write_eval_summaries(eval_dir, step, metrics)
+    tf.logging.info(
+        "Evaluated %d images of %s in %.1f s (%.2f images/s)\n%s",
+        num_images,
+        what,
+        predict_seconds,
+        num_images / max(predict_seconds, 1e-9),
+        evaluator.summary_text,
+    )
+    tf.logging.info("Eval metrics at step %s: %s", step, json.dumps(metrics, sort_keys=True))
+    return metrics
+
+
 class DetectionExecutor:
     """Trains and evaluates one model in one `model_dir`."""
 
@@ -137,22 +157,14 @@ class DetectionExecutor:
                         num_images, index + 1, self._eval_batches, now - start
                     )
                 )
-        predict_seconds = time.time() - start
-        metrics = evaluator.evaluate()
-        eval_dir = os.path.join(self.model_dir, "eval")
-        tf.io.gfile.makedirs(eval_dir)
-        evaluator.write_outputs(eval_dir, step)
-        _write_eval_summaries(eval_dir, step, metrics)
-        tf.logging.info(
-            "Evaluated %d images of checkpoint %s in %.1f s (%.2f images/s)\n%s",
+        return step, finish_evaluation(
+            evaluator,
+            os.path.join(self.model_dir, "eval"),
+            step,
+            f"checkpoint {checkpoint_path}",
             num_images,
-            checkpoint_path,
-            predict_seconds,
-            num_images / max(predict_seconds, 1e-9),
-            evaluator.summary_text,
+            time.time() - start,
         )
-        tf.logging.info("Eval metrics at step %s: %s", step, json.dumps(metrics, sort_keys=True))
-        return step, metrics
 
     def evaluate_checkpoints(self, input_fn, *, final_step, min_interval_secs=0, timeout=None):
         """Evaluates each new checkpoint; returns after the one at `final_step`.

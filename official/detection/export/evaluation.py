@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import input_reader, mode_keys, tf_example_decoder
+from official.detection.executor import detection_executor
 from official.detection.export import saved_model
 from official.detection.modeling import base_model
 
@@ -241,21 +242,8 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
                     num_images,
                     num_images / (last_progress - start),
                 )
-    predict_seconds = time.time() - start
-    metrics = evaluator.evaluate()
-    tf.io.gfile.makedirs(eval_dir)
-    evaluator.write_outputs(eval_dir, step)
-    tf.logging.info(
-        "Evaluated %d images of SavedModel %s (%s input, step %d; loaded in %.1f s) in %.1f s "
-        "(%.2f images/s)\n%s",
-        num_images,
-        export_dir,
-        input_type,
-        step,
-        load_seconds,
-        predict_seconds,
-        num_images / max(predict_seconds, 1e-9),
-        evaluator.summary_text,
+    what = f"SavedModel {export_dir} ({input_type} input, loaded in {load_seconds:.1f} s)"
+    metrics = detection_executor.finish_evaluation(
+        evaluator, eval_dir, step, what, num_images, time.time() - start
     )
-    tf.logging.info("Eval metrics at step %d: %s", step, json.dumps(metrics, sort_keys=True))
     return step, metrics

@@ -67,16 +67,15 @@ def trained(records, tmp_path_factory):
     dirs = {}
     for model in MODELS:
         model_dir = str(tmp_path_factory.mktemp(model))
-        result = script_runs.run_python_script(
-            MAIN,
-            f"--model={model}",
-            "--mode=train",
-            "--eval_after_training",
-            f"--model_dir={model_dir}",
-            f"--config_file={MODELS[model][0]}",
-            f"--params_override={_override(model, records)}",
-            timeout=600,
-        )
+        flags = {
+            "model": model,
+            "mode": "train",
+            "model_dir": model_dir,
+            "config_file": MODELS[model][0],
+            "params_override": _override(model, records),
+        }
+        args = [f"--{name}={value}" for name, value in flags.items()]
+        result = _run_main(*args, "--eval_after_training")
         assert result.returncode == 0, result.stderr[-4000:]
         dirs[model] = model_dir
     return dirs
