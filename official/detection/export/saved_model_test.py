@@ -69,7 +69,7 @@ class Checkpoints:
             model_dir = os.path.join(self._root, kind)
             if kind == "initialised":
                 params = saved_model.load_export_config(model, config_file, override)
-                _save_initialised_checkpoint(params, model_dir)
+                saved_models.save_initialised_checkpoint(params, model_dir)
             else:
                 self._train(kind, model_dir)
             self._dirs[kind] = model_dir
@@ -92,22 +92,6 @@ class Checkpoints:
             timeout=600,
         )
         assert result.returncode == 0, result.stderr[-4000:]
-
-
-def _save_initialised_checkpoint(params, model_dir):
-    """The PREDICT graph's variables and a global step, initialised, saved as
-    model_dir/model.ckpt-0."""
-    with tf.Graph().as_default():
-        tf.train.get_or_create_global_step()
-        parser = dataloader_factory.parser_generator(params, mode_keys.PREDICT)
-        images = tf.zeros([1] + parser.padded_size + [3])
-        info = tf.constant([[[64.0, 64.0], [64.0, 64.0], [1.0, 1.0], [0.0, 0.0]]])
-        saved_model.build_serving_outputs(
-            modeling_factory.build_model(params), parser.anchor_boxes, images, info
-        )
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"), global_step=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,36 @@ output name -> NumPy array, ...], 'input_dtype', 'input_shape', 'load_seconds'}`
 Pickle is for this test helper only: both files are written by the test itself.
 """
 
+import os
 import pickle
 import subprocess
 import sys
 import time
 
 import tensorflow.compat.v1 as tf
+
+
+def save_initialised_checkpoint(params, model_dir):
+    """The PREDICT graph's variables and a global step, initialised (random weights),
+    saved as model_dir/model.ckpt-0; returns its prefix."""
+    from official.detection.dataloader import factory as dataloader_factory
+    from official.detection.dataloader import mode_keys
+    from official.detection.export import saved_model
+    from official.detection.modeling import factory as modeling_factory
+
+    with tf.Graph().as_default():
+        tf.train.get_or_create_global_step()
+        parser = dataloader_factory.parser_generator(params, mode_keys.PREDICT)
+        images = tf.zeros([1] + parser.padded_size + [3])
+        info = tf.constant([[[64.0, 64.0], [64.0, 64.0], [1.0, 1.0], [0.0, 0.0]]])
+        saved_model.build_serving_outputs(
+            modeling_factory.build_model(params), parser.anchor_boxes, images, info
+        )
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            return tf.train.Saver().save(
+                sess, os.path.join(model_dir, "model.ckpt"), global_step=0
+            )
 
 
 def run_saved_model(export_dir, feeds):
