@@ -315,7 +315,95 @@ def run(args):
     best, median_rate = matmul_gflops(session_config, args.matmul_size, args.matmul_steps)
     peak = max(peak, best)
     report(args, params, results, peak, median_rate)
+    if args.real_steps:
+        report_real(args, run_real(args, params), results[TRAIN])
     return results[TRAIN]["median"]
+
+
+def make_step_timer():
+    """A SessionRunHook noting when the graph is built, the session ready, each step
+    done (wall and process CPU time) and the hooks ended."""
+    import tensorflow.compat.v1 as tf
+
+    class StepTimer(tf.train.SessionRunHook):
+        def __init__(self):
+            self.marks = {}
+            self.step_ends = []
+            self.step_cpu = []
+
+        def begin(self):
+            self.marks["graph_built"] = time.perf_counter()
+
+        def after_create_session(self, session, coord):
+            self.marks["session_ready"] = time.perf_counter()
+
+        def after_run(self, run_context, run_values):
+            self.step_ends.append(time.perf_counter())
+            self.step_cpu.append(time.process_time())
+
+        def end(self, session):
+            self.marks["hooks_ended"] = time.perf_counter()
+
+    return StepTimer()
+
+
+def run_real(args, params):
+    """Trains as `main.py --mode=train` does (TFRecords through the training input
+    pipeline, the executor's hooks, summaries and checkpoints) for warm-up + steps
+    steps; returns the StepTimer and the seconds of the whole run."""
+    import tensorflow.compat.v1 as tf
+
+    from official.detection import tf_compat
+    from official.detection.configs.loader import Forced, load_config
+    from official.detection.executor import runner
+
+    model_dir = tempfile.mkdtemp(prefix="benchmark_training_real_")
+    forced = {
+        "model_dir": Forced(model_dir, "--real_steps"),
+        "train.total_steps": Forced(args.warmup + args.real_steps + 1, "--real_steps"),
+    }
+    real = load_config(params.type, None, params.to_yaml(), forced)
+    hook = make_step_timer()
+    start = time.perf_counter()
+    with tf_compat.quiet_deprecations():
+        runner.run(
+            real, mode="train", device="cpu", cpu_kernels=args.cpu_kernels, train_hooks=[hook]
+        )
+    hook.marks["returned"] = time.perf_counter()
+    hook.marks["start"] = start
+    tf.logging.set_verbosity(tf.logging.ERROR)
+    return hook
+
+
+def report_real(args, timer, isolated):
+    marks = timer.marks
+    ends, cpu = timer.step_ends, timer.step_cpu
+    # Steps 2.. are the intervals between step ends; the first `warmup` are left out.
+    seconds = [b - a for a, b in zip(ends, ends[1:])][args.warmup :]
+    cpu_seconds = [b - a for a, b in zip(cpu, cpu[1:])][args.warmup :]
+    median = statistics.median(seconds)
+    first = ends[0] - marks["session_ready"]
+    print(
+        f"real_train_step_s: median {median:.3f} min {min(seconds):.3f} max {max(seconds):.3f} "
+        f"over {len(seconds)} steps after {args.warmup + 1} warm-up (main.py training: "
+        "TFRecords, input pipeline, hooks, summaries, checkpoints)"
+    )
+    print(
+        f"real_vs_isolated: {median / isolated['median']:.2f}x wall "
+        f"({median:.3f} / {isolated['median']:.3f} s), "
+        f"{statistics.mean(cpu_seconds) / isolated['cpu']:.2f}x CPU "
+        f"({statistics.mean(cpu_seconds):.3f} / {isolated['cpu']:.3f} CPU s/step)"
+    )
+    print(
+        f"real_graph_build_s: {marks['graph_built'] - marks['start']:.2f} "
+        f"(run start to graph built; isolated model_fn {isolated['build']:.2f})"
+    )
+    print(f"real_session_s: {marks['session_ready'] - marks['graph_built']:.2f} (create, init)")
+    print(f"real_first_step_s: {first:.2f} ({first / median:.1f}x the median step)")
+    print(
+        f"real_end_of_run_s: {marks['returned'] - ends[-1]:.2f} (last step to return: "
+        f"final checkpoint, hooks' end {marks['hooks_ended'] - ends[-1]:.2f}, session close)"
+    )
 
 
 def report(args, params, results, peak, matmul_median):
@@ -383,6 +471,12 @@ def parse_args(argv):
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")
     parser.add_argument("--cached_images", type=int, default=4)
+    parser.add_argument(
+        "--real_steps",
+        type=int,
+        default=0,
+        help="also train as main.py does for --warmup + 1 + this many steps and compare",
+    )
     parser.add_argument("--matmul_size", type=int, default=2048)
     parser.add_argument("--matmul_steps", type=int, default=5)
     parser.add_argument("--onednn", choices=["default", "on", "off"], default="default")

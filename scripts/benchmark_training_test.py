@@ -1,6 +1,8 @@
 import os
 import re
 
+import pytest
+
 from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_training.py")
@@ -53,6 +55,36 @@ def test_tiny_resnet18_retinanet_reports_every_field(tmp_path):
     assert abs(achieved - train_gflop / step) < 0.02 * achieved + 0.2
     assert _field(out, "matmul_gflop_per_s") > 0
     assert re.search(r"^load_average: [0-9.]+ -> [0-9.]+", out, re.M)
+
+
+def test_real_training_is_timed_beside_the_isolated_step(tmp_path):
+    result = _run(
+        "--config=retinanet_r50_fpn_coco",
+        "--params_override={resnet: {resnet_depth: 10}, architecture: {num_classes: 3}, "
+        "fpn: {fpn_feat_dims: 16}, retinanet_head: {num_filters: 16}, "
+        "train: {iterations_per_loop: 3}}",
+        "--image_size=64",
+        "--steps=3",
+        "--warmup=1",
+        "--skip_eval",
+        "--real_steps=4",
+        "--matmul_size=128",
+        f"--data_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = result.stdout
+    real = re.search(
+        r"^real_train_step_s: median ([0-9.]+) .* over (\d+) steps after 2 warm-up", out, re.M
+    )
+    assert real and int(real.group(2)) == 4, out
+    ratio = re.search(r"^real_vs_isolated: ([0-9.]+)x wall \(([0-9.]+) / ([0-9.]+) s\)", out, re.M)
+    assert ratio and float(ratio.group(2)) == float(real.group(1))
+    assert float(ratio.group(1)) == pytest.approx(
+        float(ratio.group(2)) / float(ratio.group(3)), rel=0.02
+    )
+    assert ratio.group(3) == f"{_field(out, 'train_step_s'):.3f}"
+    for name in ("real_graph_build_s", "real_session_s", "real_first_step_s", "real_end_of_run_s"):
+        assert _field(out, name) > 0
 
 
 def test_unknown_config_lists_the_shipped_ones():

@@ -174,11 +174,14 @@ def run(
     num_devices=0,
     cpu_kernels="auto",
     saved_model_dir=None,
+    train_hooks=(),
 ):
     """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None.
 
     With `saved_model_dir` (eval only), evaluates that SavedModel once instead of the
     checkpoints of model_dir; its results go to model_dir/eval as a checkpoint's do.
+    `train_hooks` are SessionRunHooks added to the training of mode 'train' (a benchmark
+    times the steps with one).
     `device`, `precision`, `precision_mode`, `num_devices` and `cpu_kernels` are main.py's
     flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
     train; only the chief (rank 0) writes params.yaml and evaluates.
@@ -204,7 +207,7 @@ def run(
             executor.train(
                 build_device_train_input_fn(params, placement),
                 total_steps,
-                hooks=[build_train_summary_hook(params, placement)],
+                hooks=[build_train_summary_hook(params, placement), *train_hooks],
             )
             if eval_after_training and placement.is_chief:
                 return executor.evaluate(build_eval_input_fn(params, **eval_kwargs))[1]
