@@ -265,6 +265,8 @@ def run(args):
         intra_op_parallelism_threads=args.cores,
         inter_op_parallelism_threads=args.inter_op_threads or args.cores,
     )
+    grappler, _ = placement.resolve_grappler(args.grappler, "cpu", "fp32")
+    session_config.graph_options.rewrite_options.disable_meta_optimizer = not grappler
     num_batches = -(-args.cached_images // args.batch_size)
     records = shapes_records.write_shapes_records(
         args.data_dir or tempfile.mkdtemp(prefix="benchmark_training_"),
@@ -280,7 +282,8 @@ def run(args):
         f"setting: image_size={args.image_size} batch_size={args.batch_size} "
         f"intra_op_threads={args.cores} inter_op_threads={args.inter_op_threads or args.cores} "
         f"tf={tf.__version__} kernels={'cpu' if cpu_kernels else 'tensorflow'} "
-        f"(--cpu_kernels={args.cpu_kernels})"
+        f"(--cpu_kernels={args.cpu_kernels}) grappler={'on' if grappler else 'off'} "
+        f"(--grappler={args.grappler})"
     )
     print(f"input: {num_batches} parsed batch(es) cached in memory and repeated; not timed")
     peak = max(matmul_gflops(session_config, args.matmul_size, args.matmul_steps))
@@ -367,7 +370,12 @@ def run_real(args, params):
     start = time.perf_counter()
     with tf_compat.quiet_deprecations():
         runner.run(
-            real, mode="train", device="cpu", cpu_kernels=args.cpu_kernels, train_hooks=[hook]
+            real,
+            mode="train",
+            device="cpu",
+            cpu_kernels=args.cpu_kernels,
+            grappler=args.grappler,
+            train_hooks=[hook],
         )
     hook.marks["returned"] = time.perf_counter()
     hook.marks["start"] = start
@@ -467,6 +475,12 @@ def parse_args(argv):
         default="auto",
         help="as main.py --cpu_kernels on a CPU run: auto and on use the CPU kernels "
         "(modeling/layers/cpu_kernels.py), off TensorFlow's own",
+    )
+    parser.add_argument(
+        "--grappler",
+        choices=placement.GRAPPLER,
+        default="auto",
+        help="as main.py --grappler on a CPU run: TensorFlow's graph optimiser (auto: off)",
     )
     parser.add_argument("--cores", type=int, default=2, help="intra-op threads and CPU affinity")
     parser.add_argument("--inter_op_threads", type=int, default=0, help="0: --cores")

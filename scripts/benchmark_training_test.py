@@ -36,7 +36,8 @@ def test_tiny_resnet18_retinanet_reports_every_field(tmp_path):
     assert "retinanet_r50_fpn_coco.yaml (type retinanet)" in out
     assert re.search(r"^machine: nproc=\d+ cpu='.*' cores_used=2 onednn=(on|off)", out, re.M)
     assert "cached in memory and repeated; not timed" in out
-    assert re.search(r"^setting: .* kernels=cpu \(--cpu_kernels=auto\)$", out, re.M)
+    setting = r"^setting: .* kernels=cpu \(--cpu_kernels=auto\) grappler=off \(--grappler=auto\)$"
+    assert re.search(setting, out, re.M)
     # ResNet-18 (11.2M without its classifier) plus the small FPN and head.
     assert 11_000_000 < _field(out, "parameters") < 12_500_000
     for name in ("train_step_s", "train_step_cpu_s", "train_images_per_s", "eval_images_per_s"):

@@ -205,6 +205,8 @@ def test_rcnn_train_and_evaluate_boxes_and_masks(records, tmp_path, model, cpu_k
         "TensorFlow's kernels" if cpu_kernels == "off" else "CPU kernels: Winograd convolutions"
     )
     assert result.stderr.count(kernels) == 1
+    # And that TensorFlow's graph optimiser is off (--grappler=auto on a CPU), once.
+    assert result.stderr.count("; Grappler graph optimisation off") == 1
     fallbacks = re.findall(r"keep TensorFlow's kernels; .* \((\w+) graph\)", result.stderr)
     assert fallbacks == ([] if cpu_kernels == "off" else ["train", "infer"])
     metrics = json.load(open(os.path.join(model_dir, "eval", "metrics_3.json")))

@@ -35,15 +35,22 @@ def count_gpus():
 
 
 def place(
-    device, *, precision=None, precision_mode=None, num_devices=0, environ=None, cpu_kernels="auto"
+    device,
+    *,
+    precision=None,
+    precision_mode=None,
+    num_devices=0,
+    environ=None,
+    cpu_kernels="auto",
+    grappler="auto",
 ):
     """Resolves `device` ('auto' included) and returns this process's Placement.
 
     Args:
       device: --device ('auto', 'cpu', 'gpu' or 'npu').
-      precision, precision_mode, num_devices, cpu_kernels: the flags of the same names,
-        as main.py's placement.check_device_flags passed them; a --cpu_kernels that the
-        device overrules is logged as a warning.
+      precision, precision_mode, num_devices, cpu_kernels, grappler: the flags of the
+        same names, as main.py's placement.check_device_flags passed them; a
+        --cpu_kernels or --grappler that the device overrules is logged as a warning.
       environ: the environment (default os.environ): RANK_SIZE, RANK_ID, TF_CONFIG.
 
     Raises:
@@ -60,7 +67,7 @@ def place(
     _, warning = placement_lib.resolve_cpu_kernels(cpu_kernels, resolved)
     if warning:
         tf.logging.warning("%s", warning)
-    return placement_lib.plan_placement(
+    placement = placement_lib.plan_placement(
         resolved,
         precision=precision,
         precision_mode=precision_mode,
@@ -68,12 +75,20 @@ def place(
         num_gpus=num_gpus,
         environ=environ,
         cpu_kernels=cpu_kernels,
+        grappler=grappler,
     )
+    _, warning = placement_lib.resolve_grappler(grappler, resolved, placement.precision)
+    if warning:
+        tf.logging.warning("%s", warning)
+    return placement
 
 
 def build_session_config(placement):
-    """Session options: virtual CPU devices, GPU memory growth, mixed precision rewrite."""
+    """Session options: virtual CPU devices, GPU memory growth, mixed precision rewrite,
+    TensorFlow's graph optimiser off when the placement says so."""
     config = tf.ConfigProto(allow_soft_placement=True)
+    if not placement.grappler:
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
     if placement.device == "cpu" and placement.local_devices > 1:
         config.device_count["CPU"] = placement.local_devices
     if placement.device == "gpu":
@@ -164,5 +179,7 @@ def describe(placement):
         text += f", rank {placement.worker_index} of {placement.num_workers} processes"
     text += f", {placement.num_replicas} replica(s) in all; "
     if placement.cpu_kernels:
-        return text + f"CPU kernels: {cpu_kernels_lib.DESCRIPTION}"
-    return text + "TensorFlow's kernels"
+        text += f"CPU kernels: {cpu_kernels_lib.DESCRIPTION}"
+    else:
+        text += "TensorFlow's kernels"
+    return text + ("" if placement.grappler else "; Grappler graph optimisation off")

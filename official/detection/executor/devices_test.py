@@ -124,11 +124,20 @@ def test_place_on_this_machine():
         devices.place("auto", precision_mode="allow_mix_precision", environ={})
     assert devices.describe(devices.place("cpu", num_devices=2, environ={})) == (
         "device cpu x2, precision fp32, 2 replica(s) in all; CPU kernels: Winograd "
-        "convolutions (3x3), GEMM filter gradients, written-out batch norms"
+        "convolutions (3x3), GEMM filter gradients, written-out batch norms; Grappler graph "
+        "optimisation off"
     )
-    assert devices.describe(devices.place("cpu", environ={}, cpu_kernels="off")) == (
+    cpu = devices.place("cpu", environ={}, cpu_kernels="off")
+    assert devices.describe(cpu) == (
+        "device cpu x1, precision fp32, 1 replica(s) in all; TensorFlow's kernels; "
+        "Grappler graph optimisation off"
+    )
+    assert devices.build_session_config(cpu).graph_options.rewrite_options.disable_meta_optimizer
+    on = devices.place("cpu", environ={}, cpu_kernels="off", grappler="on")
+    assert devices.describe(on) == (
         "device cpu x1, precision fp32, 1 replica(s) in all; TensorFlow's kernels"
     )
+    assert not devices.build_session_config(on).graph_options.rewrite_options.disable_meta_optimizer
 
 
 def test_unknown_loss_scale_types_and_placements_are_errors():

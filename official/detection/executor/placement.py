@@ -41,6 +41,12 @@ DEFAULT_PRECISION = {"npu": "mixed", "gpu": "fp32", "cpu": "fp32"}
 # on the CPU only: GPUs and NPUs have fast kernels of their own for these layers,
 # and the written-out batch norm is not meant for their fp16.
 CPU_KERNELS = ("auto", "on", "off")
+# --grappler: TensorFlow's graph optimiser. auto turns it off for CPU runs: there the
+# training step is as fast without it (measured within 3% for RetinaNet R50-FPN and
+# SpineNet-49S, both lanes) and the first step and each evaluation start 7-20 s sooner
+# (docs/BENCHMARKS.md). GPUs keep it (the mixed precision rewrite is one of its passes);
+# NPU runs take the optimiser settings npu_bridge requires.
+GRAPPLER = ("auto", "on", "off")
 
 NPU_PACKAGE = "npu_bridge"
 NPU_MISSING_HELP = (
@@ -64,7 +70,7 @@ def npu_bridge_available():
 
 
 def check_device_flags(
-    device, precision=None, precision_mode=None, num_devices=0, cpu_kernels="auto"
+    device, precision=None, precision_mode=None, num_devices=0, cpu_kernels="auto", grappler="auto"
 ):
     """Validates the device flags on their own; raises DeviceError naming the flag.
 
@@ -77,6 +83,7 @@ def check_device_flags(
       precision_mode: --precision_mode (Ascend only), one of NPU_PRECISION_MODES, or None.
       num_devices: --num_devices, >= 0 (0: all visible GPUs, one CPU or one NPU).
       cpu_kernels: --cpu_kernels, one of CPU_KERNELS.
+      grappler: --grappler, one of GRAPPLER.
     """
     if device not in DEVICES:
         raise DeviceError(f"--device={device!r} is not a device; valid: {', '.join(DEVICES)}")
@@ -84,6 +91,11 @@ def check_device_flags(
         raise DeviceError(
             f"--cpu_kernels={cpu_kernels!r} is not a kernel choice; valid: "
             f"{', '.join(CPU_KERNELS)} (auto: on for CPU runs)"
+        )
+    if grappler not in GRAPPLER:
+        raise DeviceError(
+            f"--grappler={grappler!r} is not a choice; valid: {', '.join(GRAPPLER)} "
+            "(auto: off for CPU runs)"
         )
     if precision is not None and precision not in PRECISIONS:
         raise DeviceError(
@@ -136,6 +148,27 @@ def resolve_cpu_kernels(choice, device):
             "kernels, which are the fast ones there"
         )
     return False, None
+
+
+def resolve_grappler(choice, device, precision):
+    """(run TensorFlow's graph optimiser, a warning for the log or None) for --grappler.
+
+    NPU runs keep the settings npu_bridge needs; GPU runs in mixed precision need it
+    (the rewrite to fp16 is one of its passes).
+    """
+    if device == "npu":
+        warning = None
+        if choice == "off":
+            warning = "--grappler=off does not apply on the NPU; npu_bridge sets the optimiser"
+        return True, warning
+    if device == "gpu" and precision == "mixed" and choice == "off":
+        raise DeviceError(
+            "--grappler=off with --precision=mixed on GPUs: the mixed precision rewrite is a "
+            "Grappler pass; use --grappler=auto or on, or --precision=fp32"
+        )
+    if choice == "auto":
+        return device != "cpu", None
+    return choice == "on", None
 
 
 def resolve_device(requested, *, npu_available, num_gpus):
@@ -250,6 +283,7 @@ class Placement:
       multi_worker: a TF_CONFIG cluster (MultiWorkerMirroredStrategy).
       cpu_kernels: the model_fn is built with the CPU kernels
         (modeling/layers/cpu_kernels.py); see resolve_cpu_kernels.
+      grappler: sessions run TensorFlow's graph optimiser; see resolve_grappler.
     """
 
     device: str
@@ -260,6 +294,7 @@ class Placement:
     worker_index: int = 0
     multi_worker: bool = False
     cpu_kernels: bool = False
+    grappler: bool = True
 
     @property
     def num_replicas(self):
@@ -288,6 +323,7 @@ def plan_placement(
     num_gpus=0,
     environ=None,
     cpu_kernels="auto",
+    grappler="auto",
 ):
     """The Placement of this process.
 
@@ -299,13 +335,15 @@ def plan_placement(
       num_gpus: GPUs TensorFlow sees.
       environ: the environment (RANK_SIZE, RANK_ID, TF_CONFIG).
       cpu_kernels: --cpu_kernels (see resolve_cpu_kernels).
+      grappler: --grappler (see resolve_grappler).
     """
     environ = {} if environ is None else environ
     if device not in ("cpu", "gpu", "npu"):
         raise DeviceError(f"plan_placement needs a resolved device, got {device!r}")
     placement = _plan_placement(device, precision, precision_mode, num_devices, num_gpus, environ)
     use_cpu_kernels, _ = resolve_cpu_kernels(cpu_kernels, device)
-    return dataclasses.replace(placement, cpu_kernels=use_cpu_kernels)
+    use_grappler, _ = resolve_grappler(grappler, device, placement.precision)
+    return dataclasses.replace(placement, cpu_kernels=use_cpu_kernels, grappler=use_grappler)
 
 
 def _plan_placement(device, precision, precision_mode, num_devices, num_gpus, environ):

@@ -92,6 +92,42 @@ def test_cpu_kernels_are_resolved_with_the_device(choice, device, expected, warn
     assert placement.cpu_kernels is expected
 
 
+@pytest.mark.parametrize(
+    "choice, device, precision, expected",
+    [
+        ("auto", "cpu", None, False),
+        ("on", "cpu", None, True),
+        ("off", "cpu", None, False),
+        ("auto", "gpu", None, True),
+        ("off", "gpu", "fp32", False),
+        ("auto", "gpu", "mixed", True),
+        ("auto", "npu", None, True),
+        ("off", "npu", None, True),
+    ],
+)
+def test_grappler_is_resolved_with_the_device(choice, device, precision, expected, with_npu):
+    placement = pl.plan_placement(device, num_gpus=1, precision=precision, grappler=choice)
+    assert placement.grappler is expected
+    _, warning = pl.resolve_grappler(choice, device, placement.precision)
+    if device == "npu" and choice == "off":
+        assert warning == (
+            "--grappler=off does not apply on the NPU; npu_bridge sets the optimiser"
+        )
+    else:
+        assert warning is None
+
+
+def test_grappler_off_cannot_drop_the_gpu_mixed_precision_rewrite():
+    with pytest.raises(DeviceError) as error:
+        pl.plan_placement("gpu", num_gpus=1, precision="mixed", grappler="off")
+    assert str(error.value) == (
+        "--grappler=off with --precision=mixed on GPUs: the mixed precision rewrite is a "
+        "Grappler pass; use --grappler=auto or on, or --precision=fp32"
+    )
+    with pytest.raises(DeviceError, match="--grappler='fast' is not a choice; valid: auto, on"):
+        pl.check_device_flags("cpu", grappler="fast")
+
+
 def test_npu_bridge_is_not_importable_in_the_test_environment():
     assert pl.npu_bridge_available() is False
 

@@ -149,7 +149,14 @@ def build_train_summary_hook(params, placement):
     )
 
 
-def place(device="auto", precision=None, precision_mode=None, num_devices=0, cpu_kernels="auto"):
+def place(
+    device="auto",
+    precision=None,
+    precision_mode=None,
+    num_devices=0,
+    cpu_kernels="auto",
+    grappler="auto",
+):
     """This process's Placement from the device flags and the launch environment."""
     try:
         return devices.place(
@@ -158,6 +165,7 @@ def place(device="auto", precision=None, precision_mode=None, num_devices=0, cpu
             precision_mode=precision_mode,
             num_devices=num_devices,
             cpu_kernels=cpu_kernels,
+            grappler=grappler,
         )
     except placement_lib.DeviceError as exc:
         raise RunError(str(exc)) from exc
@@ -173,6 +181,7 @@ def run(
     precision_mode=None,
     num_devices=0,
     cpu_kernels="auto",
+    grappler="auto",
     saved_model_dir=None,
     train_hooks=(),
 ):
@@ -182,9 +191,9 @@ def run(
     checkpoints of model_dir; its results go to model_dir/eval as a checkpoint's do.
     `train_hooks` are SessionRunHooks added to the training of mode 'train' (a benchmark
     times the steps with one).
-    `device`, `precision`, `precision_mode`, `num_devices` and `cpu_kernels` are main.py's
-    flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG workers) all of them
-    train; only the chief (rank 0) writes params.yaml and evaluates.
+    `device`, `precision`, `precision_mode`, `num_devices`, `cpu_kernels` and `grappler`
+    are main.py's flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG
+    workers) all of them train; only the chief (rank 0) writes params.yaml and evaluates.
     """
     tf.logging.set_verbosity(tf.logging.INFO)
     # The models are TF 1.x graph code: tensors hash by identity, as on TF 1.15.
@@ -194,7 +203,7 @@ def run(
         tf.disable_tensor_equality()
     if saved_model_dir:
         return _evaluate_saved_model(params, saved_model_dir)
-    placement = place(device, precision, precision_mode, num_devices, cpu_kernels)
+    placement = place(device, precision, precision_mode, num_devices, cpu_kernels, grappler)
     tf.logging.info("Running on %s", devices.describe(placement))
     total_steps = params.train.total_steps
     try:

@@ -36,9 +36,7 @@ def save_initialised_checkpoint(params, model_dir):
         )
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
-            return tf.train.Saver().save(
-                sess, os.path.join(model_dir, "model.ckpt"), global_step=0
-            )
+            return tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"), global_step=0)
 
 
 def run_saved_model(export_dir, feeds):
