@@ -92,20 +92,23 @@ def test_cpu_kernels_are_resolved_with_the_device(choice, device, expected, warn
     assert placement.cpu_kernels is expected
 
 
-@pytest.mark.parametrize(
-    "choice, device, precision, expected",
-    [
-        ("auto", "cpu", None, False),
-        ("on", "cpu", None, True),
-        ("off", "cpu", None, False),
-        ("auto", "gpu", None, True),
-        ("off", "gpu", "fp32", False),
-        ("auto", "gpu", "mixed", True),
-        ("auto", "npu", None, True),
-        ("off", "npu", None, True),
-    ],
-)
-def test_grappler_is_resolved_with_the_device(choice, device, precision, expected, with_npu):
+# (--grappler, device, --precision) -> whether sessions run Grappler.
+GRAPPLER_CASES = {
+    ("auto", "cpu", None): False,
+    ("on", "cpu", None): True,
+    ("off", "cpu", None): False,
+    ("auto", "gpu", None): True,
+    ("off", "gpu", "fp32"): False,
+    ("auto", "gpu", "mixed"): True,
+    ("auto", "npu", None): True,
+    ("off", "npu", None): True,
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRAPPLER_CASES, key=str))
+def test_grappler_is_resolved_with_the_device(case, with_npu):
+    choice, device, precision = case
+    expected = GRAPPLER_CASES[case]
     placement = pl.plan_placement(device, num_gpus=1, precision=precision, grappler=choice)
     assert placement.grappler is expected
     _, warning = pl.resolve_grappler(choice, device, placement.precision)

@@ -176,14 +176,9 @@ def run(
     *,
     mode,
     eval_after_training=False,
-    device="auto",
-    precision=None,
-    precision_mode=None,
-    num_devices=0,
-    cpu_kernels="auto",
-    grappler="auto",
     saved_model_dir=None,
     train_hooks=(),
+    **device_flags,
 ):
     """Runs `mode` ('train', 'eval' or 'train_and_eval'); returns the last metrics or None.
 
@@ -191,9 +186,10 @@ def run(
     checkpoints of model_dir; its results go to model_dir/eval as a checkpoint's do.
     `train_hooks` are SessionRunHooks added to the training of mode 'train' (a benchmark
     times the steps with one).
-    `device`, `precision`, `precision_mode`, `num_devices`, `cpu_kernels` and `grappler`
-    are main.py's flags (see devices.py). With several processes (Ascend ranks, TF_CONFIG
-    workers) all of them train; only the chief (rank 0) writes params.yaml and evaluates.
+    `device_flags` are main.py's device flags for `place` (device, precision,
+    precision_mode, num_devices, cpu_kernels, grappler; see devices.py). With several
+    processes (Ascend ranks, TF_CONFIG workers) all of them train; only the chief
+    (rank 0) writes params.yaml and evaluates.
     """
     tf.logging.set_verbosity(tf.logging.INFO)
     # The models are TF 1.x graph code: tensors hash by identity, as on TF 1.15.
@@ -203,7 +199,7 @@ def run(
         tf.disable_tensor_equality()
     if saved_model_dir:
         return _evaluate_saved_model(params, saved_model_dir)
-    placement = place(device, precision, precision_mode, num_devices, cpu_kernels, grappler)
+    placement = place(**device_flags)
     tf.logging.info("Running on %s", devices.describe(placement))
     total_steps = params.train.total_steps
     try:
