@@ -69,3 +69,18 @@ def interleave_files(files, dataset_fn, cycle_length):
         block_length=1,
         num_parallel_calls=tf.data.experimental.AUTOTUNE,
     )
+
+
+def strip_default_attrs(graph_def):
+    """`graph_def` without the node attributes that hold their op's default value.
+
+    TensorFlow 2.x writes attributes that 1.15's ops do not have, at their default
+    values (e.g. `exponential_avg_factor` of FusedBatchNormV3); 1.15 refuses to import
+    a graph that names them. Without them, a graph written on either lane imports on both.
+    """
+    from tensorflow.python.framework import meta_graph
+
+    holder = tf.MetaGraphDef()
+    holder.graph_def.CopyFrom(graph_def)
+    meta_graph.strip_graph_default_valued_attrs(holder)
+    return holder.graph_def

@@ -138,7 +138,9 @@ def _map_images(fn, inputs):
     return tf.map_fn(fn, inputs, dtype=(tf.float32, tf.float32), back_prop=False)
 
 
-def build_serving_inputs(input_type, parser, *, batch_size, input_name, input_image_size):
+def build_serving_inputs(
+    input_type, parser, *, batch_size, input_name, input_image_size, fixed_image_size=False
+):
     """The input placeholder and the model's batched images and image_info.
 
     Args:
@@ -147,6 +149,8 @@ def build_serving_inputs(input_type, parser, *, batch_size, input_name, input_im
       batch_size: static batch size, or None for any.
       input_name: name of the placeholder and of the signature's input.
       input_image_size: [h, w] Python ints.
+      fixed_image_size: image_tensor images must have the size `input_image_size`, so
+        the placeholder's shape is static (a frozen graph's input); else any size.
 
     Returns:
       (placeholder, images float32 [B, padded h, padded w, 3], image_info float32 [B, 4, 2]).
@@ -168,7 +172,8 @@ def build_serving_inputs(input_type, parser, *, batch_size, input_name, input_im
         )
         return placeholder, placeholder, _tile_to_batch(identity_info, tf.shape(placeholder)[0])
     if input_type == "image_tensor":
-        placeholder = tf.placeholder(tf.uint8, [batch_size, None, None, 3], input_name)
+        size = list(input_image_size) if fixed_image_size else [None, None]
+        placeholder = tf.placeholder(tf.uint8, [batch_size, *size, 3], input_name)
         return (placeholder, *_map_images(preprocess, placeholder))
     placeholder = tf.placeholder(tf.string, [batch_size], input_name)
     if input_type == "image_bytes":

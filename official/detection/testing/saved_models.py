@@ -1,12 +1,15 @@
-"""Runs exported SavedModels in a fresh process, as a serving user would.
+"""Runs exported SavedModels and frozen graphs in a fresh process, as a user would.
 
     python -m official.detection.testing.saved_models JOBS.pkl RESULTS.pkl
 
-JOBS.pkl holds a list of `{'export_dir': ..., 'feeds': [input, ...]}`: each SavedModel
-is loaded (tag `serve`) and its `serving_default` signature run once per input (the
-value of its one input tensor). RESULTS.pkl gets, per job, `{'outputs': [dict of
-output name -> NumPy array, ...], 'input_dtype', 'input_shape', 'load_seconds'}`.
-Pickle is for this test helper only: both files are written by the test itself.
+JOBS.pkl holds a list of jobs, each `{'export_dir': ..., 'feeds': [input, ...]}`, a
+SavedModel loaded (tag `serve`) and its `serving_default` signature run once per input
+(the value of its one input tensor), or `{'graph_file': ..., 'input_name': ...,
+'output_names': [...], 'feeds': [...]}`, a frozen graph imported with
+`import_graph_def` and its named output nodes run once per input. RESULTS.pkl gets,
+per job, `{'outputs': [dict of output name -> NumPy array, ...], 'input_dtype',
+'input_shape', 'load_seconds', 'first_run_seconds'}`. Pickle is for this test helper
+only: both files are written by the test itself.
 """
 
 import os
@@ -50,13 +53,38 @@ def run_saved_model(export_dir, feeds):
         signature = meta_graph.signature_def["serving_default"]
         (input_info,) = signature.inputs.values()
         fetches = {name: info.name for name, info in signature.outputs.items()}
-        outputs = [sess.run(fetches, {input_info.name: feed}) for feed in feeds]
-    return {
-        "outputs": outputs,
-        "input_dtype": tf.as_dtype(input_info.dtype).name,
-        "input_shape": [d.size for d in input_info.tensor_shape.dim],
-        "load_seconds": load_seconds,
-    }
+        result = _run_feeds(sess, fetches, input_info.name, feeds)
+    result["input_dtype"] = tf.as_dtype(input_info.dtype).name
+    result["input_shape"] = [d.size for d in input_info.tensor_shape.dim]
+    result["load_seconds"] = load_seconds
+    return result
+
+
+def run_frozen_graph(graph_file, input_name, output_names, feeds):
+    """Imports the GraphDef of `graph_file` in a new graph and runs its `output_names`
+    nodes on each of `feeds`, fed to the `input_name` node."""
+    with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
+        start = time.time()
+        graph_def = tf.GraphDef()
+        with tf.io.gfile.GFile(graph_file, "rb") as f:
+            graph_def.ParseFromString(f.read())
+        tf.import_graph_def(graph_def, name="")
+        load_seconds = time.time() - start
+        placeholder = graph.get_tensor_by_name(f"{input_name}:0")
+        fetches = {name: f"{name}:0" for name in output_names}
+        result = _run_feeds(sess, fetches, placeholder.name, feeds)
+    result["input_dtype"] = placeholder.dtype.name
+    result["input_shape"] = placeholder.shape.as_list()
+    result["load_seconds"] = load_seconds
+    return result
+
+
+def _run_feeds(sess, fetches, input_tensor, feeds):
+    start = time.time()
+    outputs = [sess.run(fetches, {input_tensor: feeds[0]})]
+    first_run_seconds = time.time() - start
+    outputs.extend(sess.run(fetches, {input_tensor: feed}) for feed in feeds[1:])
+    return {"outputs": outputs, "first_run_seconds": first_run_seconds}
 
 
 def run_in_fresh_process(jobs, work_dir, python=sys.executable, timeout=600):
@@ -79,7 +107,9 @@ def run_in_fresh_process(jobs, work_dir, python=sys.executable, timeout=600):
 def main(jobs_path, results_path):
     with open(jobs_path, "rb") as f:
         jobs = pickle.load(f)
-    results = [run_saved_model(job["export_dir"], job["feeds"]) for job in jobs]
+    results = [
+        run_frozen_graph(**job) if "graph_file" in job else run_saved_model(**job) for job in jobs
+    ]
     with open(results_path, "wb") as f:
         pickle.dump(results, f, protocol=2)
 
