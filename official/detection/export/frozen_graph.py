@@ -190,7 +190,10 @@ def export_frozen_graph(
     graph_def = tf_compat.strip_default_attrs(graph_def)
     host_ops = host_only_ops(graph_def)
     if host_ops:  # A model change that would make every export unusable off the host.
-        raise RuntimeError(f"the frozen graph has host-only ops {host_ops}")
+        raise RuntimeError(
+            f"the frozen graph has ops that call back into Python: {', '.join(host_ops)}; "
+            "the model's PREDICT graph must not use py_func or numpy_function"
+        )
     path = os.path.join(export_dir, GRAPH_FILE)
     atomic_file.write_atomically(path, graph_def.SerializeToString())
     return FrozenGraph(

@@ -182,6 +182,19 @@ def test_host_only_ops_are_found():
     ]
 
 
+def test_export_refuses_a_graph_with_host_only_ops(checkpoints, tmp_path, monkeypatch):
+    """As if the model called back into Python: here its convolutions are taken for that."""
+    monkeypatch.setattr(frozen_graph, "HOST_ONLY_OPS", frozenset({"Conv2D", "PyFunc"}))
+    message = "the frozen graph has ops that call back into Python: Conv2D; the model's"
+    with pytest.raises(RuntimeError, match=message):
+        frozen_graph.export_frozen_graph(
+            exports.family_config("retinanet_resnet"),
+            str(tmp_path),
+            checkpoints.model_dir("retinanet_resnet"),
+        )
+    assert os.listdir(tmp_path) == []
+
+
 def test_command_line_exports_a_static_batch(checkpoints, tmp_path):
     export_dir = tmp_path / "frozen"
     result = _run_script(
