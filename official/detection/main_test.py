@@ -64,6 +64,11 @@ def _train_retinanet(model_dir, override, *extra, config=SHAPES_CONFIG):
         (["--model_dir=/tmp/x", "--mode=eval", "--eval_after_training"], "applies to --mode=train"),
         (["--model_dir=/tmp/x", "--params_override=train.total_stepz=3"], "train.total_steps"),
         (
+            ["--model_dir=/tmp/x", "--params_override=architecture.box_convention=detectron"],
+            "error: architecture.box_convention (from --params_override): 'detectron' (str) is "
+            "not a valid choice; expected one of 'consistent', 'tensorflow_tpu'\n",
+        ),
+        (
             ["--model_dir=/tmp/x", "--cpu_kernels=fast"],
             "error: --cpu_kernels='fast' is not a kernel choice; valid: auto, on, off",
         ),

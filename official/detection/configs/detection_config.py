@@ -16,6 +16,8 @@ from official.detection.configs.schema import (
 
 BACKBONES = ("resnet", "spinenet")
 MULTILEVEL_FEATURES = ("fpn", "identity")
+# The box conventions of ops/box_ops.py (BOX_CONVENTIONS there).
+BOX_CONVENTIONS = ("consistent", "tensorflow_tpu")
 
 ANCHOR = Section(
     "Anchor boxes: per level, num_scales sizes times len(aspect_ratios) shapes per location.",
@@ -97,6 +99,14 @@ DETECTION = base_config.BASE.extend(
                 91,
                 "Classes including background 0 (COCO: 91, sparse ids 1..90).",
                 check=at_least(2),
+            ),
+            # 'consistent': sizes max - min, clipping to the image size. 'tensorflow_tpu':
+            # +1-pixel sizes, clipping to size - 1, and tensorflow/tpu's proposal filter
+            # and Fast R-CNN targets; for checkpoints trained by that code.
+            "box_convention": Field(
+                "consistent",
+                "Box decoding, clipping and filtering: 'consistent' or 'tensorflow_tpu'.",
+                choices=BOX_CONVENTIONS,
             ),
         },
         "anchor": ANCHOR,

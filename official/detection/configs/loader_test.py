@@ -154,6 +154,12 @@ def test_choice_violation_lists_choices():
         load_config("mask_rcnn", params_override="eval.type=mask")
     with pytest.raises(ConfigError, match="'49S', '49', '96', '143', '143L', '190'"):
         load_config("retinanet", params_override="spinenet.model_id='50'")
+    with pytest.raises(ConfigError) as info:
+        load_config("mask_rcnn", params_override="architecture.box_convention=tpu")
+    assert str(info.value) == (
+        "architecture.box_convention (from --params_override): 'tpu' (str) is not a valid "
+        "choice; expected one of 'consistent', 'tensorflow_tpu'"
+    )
 
 
 def test_section_given_a_value_and_empty_section():

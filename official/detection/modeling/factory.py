@@ -135,6 +135,7 @@ def build_retinanet_detection_fn(params):
         nms_iou_threshold=post.nms_iou_threshold,
         score_threshold=post.score_threshold,
         pre_nms_num_boxes=post.pre_nms_num_boxes,
+        convention=params.architecture.box_convention,
     )
 
 
@@ -262,6 +263,7 @@ def build_proposal_fns(params):
         nms_iou_threshold=rp.rpn_nms_threshold,
         score_threshold=rp.rpn_score_threshold,
         min_size_threshold=rp.rpn_min_size_threshold,
+        convention=params.architecture.box_convention,
     )
     evaluation = functools.partial(
         proposals.generate_proposals,
@@ -270,6 +272,7 @@ def build_proposal_fns(params):
         nms_iou_threshold=rp.test_rpn_nms_threshold,
         score_threshold=rp.test_rpn_score_threshold,
         min_size_threshold=rp.test_rpn_min_size_threshold,
+        convention=params.architecture.box_convention,
     )
     return train, evaluation
 
@@ -284,6 +287,7 @@ def build_roi_sampler_fn(params):
         bg_iou_thresh_hi=rs.bg_iou_thresh_hi,
         bg_iou_thresh_lo=rs.bg_iou_thresh_lo,
         mix_gt_boxes=rs.mix_gt_boxes,
+        convention=params.architecture.box_convention,
     )
 
 
@@ -305,6 +309,7 @@ def build_rcnn_detection_fn(params):
         nms_iou_threshold=post.nms_iou_threshold,
         score_threshold=post.score_threshold,
         pre_nms_num_boxes=post.pre_nms_num_boxes,
+        convention=params.architecture.box_convention,
     )
 
 

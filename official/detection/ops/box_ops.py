@@ -9,6 +9,15 @@ treated as padding (real boxes, anchors included, always have ymax, xmax > 0).
 
 `encode_boxes` / `decode_boxes` are the only box codec in the project: RetinaNet and
 RPN use them without weights, Fast R-CNN with weights [10, 10, 5, 5].
+
+Box conventions (config key `architecture.box_convention`): the codec, clipping and
+size filter read the same tensors in one of two ways.
+  consistent (default): the convention above; clipping stops at the image's height
+    and width.
+  tensorflow_tpu: how the tensorflow/tpu detection code reads them, for checkpoints
+    trained by it: a box is ymax - ymin + 1 pixels high and centred at
+    ymin + height / 2, a decoded box ends at ymin + height - 1, and clipping stops at
+    height - 1 and width - 1.
 """
 
 import math
@@ -20,10 +29,14 @@ import tensorflow.compat.v1 as tf
 # wild prediction cannot blow a box up by more than 1000 / 16.
 BBOX_XFORM_CLIP = math.log(1000.0 / 16.0)
 
-# Added to heights and widths in `encode_boxes` only, so that a zero-size box encodes
-# to a finite code (as the ancestor's target-side coder); far below float32 resolution
-# for any box of a pixel or more.
+# Added to heights and widths in consistent `encode_boxes` only, so that a zero-size
+# box encodes to a finite code (as the ancestor's target-side coder); far below
+# float32 resolution for any box of a pixel or more.
 _SIZE_EPSILON = 1e-8
+
+CONSISTENT = "consistent"
+TENSORFLOW_TPU = "tensorflow_tpu"
+BOX_CONVENTIONS = (CONSISTENT, TENSORFLOW_TPU)
 
 # Union floor in IoU: two degenerate boxes have IoU 0 instead of 0 / 0.
 _MIN_UNION = 1e-8
@@ -40,6 +53,15 @@ def _check_boxes(boxes, name, where):
         raise ValueError(
             f"{where}: `{name}` must have a last dimension of 4 ([ymin, xmin, ymax, xmax]); "
             f"received shape {dims}."
+        )
+
+
+def check_convention(convention, where):
+    """Raises a ValueError naming `where` unless `convention` is in BOX_CONVENTIONS."""
+    if convention not in BOX_CONVENTIONS:
+        raise ValueError(
+            f"{where}: `convention` must be one of {list(BOX_CONVENTIONS)}; "
+            f"received {convention!r}."
         )
 
 
@@ -132,47 +154,64 @@ def _centers_and_sizes(boxes):
     return (ymin + ymax) / 2.0, (xmin + xmax) / 2.0, ymax - ymin, xmax - xmin
 
 
-def encode_boxes(boxes, anchors, weights=None):
+def _tpu_centers_and_sizes(boxes):
+    """Centres and sizes in the tensorflow_tpu convention (sizes count both end pixels)."""
+    ymin, xmin, ymax, xmax = tf.unstack(boxes, axis=-1)
+    h = ymax - ymin + 1.0
+    w = xmax - xmin + 1.0
+    return ymin + 0.5 * h, xmin + 0.5 * w, h, w
+
+
+def encode_boxes(boxes, anchors, weights=None, *, convention=CONSISTENT):
     """Encodes boxes relative to anchors as (dy, dx, dh, dw) * weights.
 
-    dy = (yc - yc_a) / h_a, dx = (xc - xc_a) / w_a, dh = log(h / h_a), dw = log(w / w_a).
+    dy = (yc - yc_a) / h_a, dx = (xc - xc_a) / w_a, dh = log(h / h_a), dw = log(w / w_a),
+    with centres and sizes measured in `convention` (see the module docstring).
 
     Args:
       boxes: float [..., 4] pixel boxes.
       anchors: float32 [..., 4] pixel boxes broadcastable to `boxes`.
       weights: None (all ones) or four positive floats scaling (dy, dx, dh, dw).
+      convention: one of BOX_CONVENTIONS.
 
     Returns:
       float32 [..., 4] codes (broadcast shape of the inputs).
     """
     _check_weights(weights, "encode_boxes")
+    check_convention(convention, "encode_boxes")
     anchors = tf.convert_to_tensor(anchors, tf.float32)
     boxes = tf.cast(boxes, tf.float32)
     _check_boxes(boxes, "boxes", "encode_boxes")
     _check_boxes(anchors, "anchors", "encode_boxes")
     with tf.name_scope("encode_boxes"):
-        yc, xc, h, w = _centers_and_sizes(boxes)
-        yc_a, xc_a, h_a, w_a = _centers_and_sizes(anchors)
-        h, w = h + _SIZE_EPSILON, w + _SIZE_EPSILON
-        h_a, w_a = h_a + _SIZE_EPSILON, w_a + _SIZE_EPSILON
+        if convention == TENSORFLOW_TPU:
+            yc, xc, h, w = _tpu_centers_and_sizes(boxes)
+            yc_a, xc_a, h_a, w_a = _tpu_centers_and_sizes(anchors)
+        else:
+            yc, xc, h, w = _centers_and_sizes(boxes)
+            yc_a, xc_a, h_a, w_a = _centers_and_sizes(anchors)
+            h, w = h + _SIZE_EPSILON, w + _SIZE_EPSILON
+            h_a, w_a = h_a + _SIZE_EPSILON, w_a + _SIZE_EPSILON
         codes = [(yc - yc_a) / h_a, (xc - xc_a) / w_a, tf.math.log(h / h_a), tf.math.log(w / w_a)]
         if weights is not None:
             codes = [c * float(s) for c, s in zip(codes, weights)]
         return tf.stack(codes, axis=-1)
 
 
-def decode_boxes(encoded_boxes, anchors, weights=None):
+def decode_boxes(encoded_boxes, anchors, weights=None, *, convention=CONSISTENT):
     """Inverse of `encode_boxes`; dh and dw are clipped at BBOX_XFORM_CLIP first.
 
     Args:
       encoded_boxes: float [..., 4] codes (dy, dx, dh, dw) * weights.
       anchors: float32 [..., 4] pixel boxes broadcastable to `encoded_boxes`.
       weights: the weights the codes were encoded with (None for all ones).
+      convention: one of BOX_CONVENTIONS, the one the codes were encoded in.
 
     Returns:
       float32 [..., 4] pixel boxes.
     """
     _check_weights(weights, "decode_boxes")
+    check_convention(convention, "decode_boxes")
     anchors = tf.convert_to_tensor(anchors, tf.float32)
     encoded_boxes = tf.cast(encoded_boxes, tf.float32)
     _check_boxes(encoded_boxes, "encoded_boxes", "decode_boxes")
@@ -183,6 +222,13 @@ def decode_boxes(encoded_boxes, anchors, weights=None):
             dy, dx, dh, dw = [c / float(s) for c, s in zip((dy, dx, dh, dw), weights)]
         dh = tf.minimum(dh, BBOX_XFORM_CLIP)
         dw = tf.minimum(dw, BBOX_XFORM_CLIP)
+        if convention == TENSORFLOW_TPU:
+            yc_a, xc_a, h_a, w_a = _tpu_centers_and_sizes(anchors)
+            h = tf.exp(dh) * h_a
+            w = tf.exp(dw) * w_a
+            ymin = dy * h_a + yc_a - 0.5 * h
+            xmin = dx * w_a + xc_a - 0.5 * w
+            return tf.stack([ymin, xmin, ymin + h - 1.0, xmin + w - 1.0], axis=-1)
         yc_a, xc_a, h_a, w_a = _centers_and_sizes(anchors)
         yc = dy * h_a + yc_a
         xc = dx * w_a + xc_a
@@ -202,22 +248,27 @@ def _height_width(image_shape, dtype):
     return image_shape[..., 0:1], image_shape[..., 1:2]
 
 
-def clip_boxes(boxes, image_shape):
-    """Clips boxes to the image: y to [0, height], x to [0, width].
+def clip_boxes(boxes, image_shape, *, convention=CONSISTENT):
+    """Clips boxes to the image: y to [0, height], x to [0, width] (consistent) or
+    y to [0, height - 1], x to [0, width - 1] (tensorflow_tpu).
 
     Args:
       boxes: float [..., 4] pixel boxes.
       image_shape: [2] (height, width) list or tensor, or a tensor [..., 2] whose
         leading dimensions broadcast against those of `boxes` (e.g. [B, 1, 2] for
         boxes [B, N, 4]).
+      convention: one of BOX_CONVENTIONS.
 
     Returns:
       float [..., 4] clipped boxes.
     """
+    check_convention(convention, "clip_boxes")
     boxes = tf.convert_to_tensor(boxes)
     _check_boxes(boxes, "boxes", "clip_boxes")
     with tf.name_scope("clip_boxes"):
         height, width = _height_width(image_shape, boxes.dtype)
+        if convention == TENSORFLOW_TPU:
+            height, width = height - 1.0, width - 1.0
         limits = tf.concat([height, width, height, width], axis=-1)
         return tf.maximum(tf.minimum(boxes, limits), 0.0)
 
@@ -266,26 +317,34 @@ def yxyx_to_xywh(boxes):
     return tf.stack([xmin, ymin, xmax - xmin, ymax - ymin], axis=-1)
 
 
-def filter_boxes_by_size(boxes, scores, image_shape, min_size):
+def filter_boxes_by_size(boxes, scores, image_shape, min_size, *, convention=CONSISTENT):
     """Zeroes boxes (and their scores) that are too small or centred outside the image.
 
     A box is kept when its height and width are both > min_size and its centre lies
-    strictly inside the image.
+    strictly inside the image. In the tensorflow_tpu convention sizes and centres are
+    measured with the +1 (see the module docstring) and the smallest min_size is 1, so
+    a box must span more than one pixel.
 
     Args:
       boxes: float32 [..., N, 4] pixel boxes.
       scores: float32 [..., N] scores of the boxes.
       image_shape: [2] (height, width), or [B, 2] for boxes [B, N, 4].
       min_size: Python float, smallest side kept (exclusive), in pixels.
+      convention: one of BOX_CONVENTIONS.
 
     Returns:
       (boxes, scores) of the input shapes with removed entries set to 0.
     """
+    check_convention(convention, "filter_boxes_by_size")
     boxes = tf.convert_to_tensor(boxes)
     _check_boxes(boxes, "boxes", "filter_boxes_by_size")
     with tf.name_scope("filter_boxes_by_size"):
         height, width = _height_width(image_shape, boxes.dtype)
-        yc, xc, h, w = _centers_and_sizes(boxes)
+        if convention == TENSORFLOW_TPU:
+            yc, xc, h, w = _tpu_centers_and_sizes(boxes)
+            min_size = max(min_size, 1.0)
+        else:
+            yc, xc, h, w = _centers_and_sizes(boxes)
         keep = tf.logical_and(h > min_size, w > min_size)
         inside_y = tf.logical_and(yc > 0.0, yc < height)
         inside_x = tf.logical_and(xc > 0.0, xc < width)

@@ -235,3 +235,108 @@ def test_filter_boxes_by_size():
         )
     )
     np.testing.assert_allclose(batched_scores, [[0.9, 0, 0, 0.6], [0, 0, 0, 0.6]])
+
+
+# One anchor and one code, decoded by hand in both conventions. Anchor [10, 20, 29, 59]:
+# consistent height 19, width 39, centre (19.5, 39.5); tensorflow_tpu height 20, width 40,
+# centre (10 + 20 / 2, 20 + 40 / 2) = (20, 40).
+CONVENTION_ANCHOR = np.array([[10, 20, 29, 59]], np.float32)
+CONVENTION_CODE = np.array([[0.5, -0.25, math.log(2.0), 0.0]], np.float32)
+
+
+def test_decode_hand_computed_in_both_conventions():
+    consistent = _eval(lambda: box_ops.decode_boxes(CONVENTION_CODE, CONVENTION_ANCHOR))
+    # centre (0.5 * 19 + 19.5, -0.25 * 39 + 39.5) = (29, 29.75), size 38 x 39.
+    np.testing.assert_allclose(consistent, [[10, 10.25, 48, 49.25]], atol=1e-5)
+    tpu = _eval(
+        lambda: box_ops.decode_boxes(
+            CONVENTION_CODE, CONVENTION_ANCHOR, convention="tensorflow_tpu"
+        )
+    )
+    # centre (0.5 * 20 + 20, -0.25 * 40 + 40) = (30, 30), size 40 x 40: min = 30 - 20,
+    # max = min + 40 - 1.
+    np.testing.assert_allclose(tpu, [[10, 10, 49, 49]], atol=1e-5)
+    # A zero code gives the anchor back in both.
+    zero = np.zeros([1, 4], np.float32)
+    back = _eval(
+        lambda: [
+            box_ops.decode_boxes(zero, CONVENTION_ANCHOR, convention=convention)
+            for convention in box_ops.BOX_CONVENTIONS
+        ]
+    )
+    np.testing.assert_allclose(back, [CONVENTION_ANCHOR] * 2, atol=1e-5)
+
+
+def test_tpu_encode_hand_computed_and_round_trip():
+    box = np.array([[10, 10, 49, 49]], np.float32)
+    codes = _eval(
+        lambda: box_ops.encode_boxes(
+            box, CONVENTION_ANCHOR, weights=[10.0, 10.0, 5.0, 5.0], convention="tensorflow_tpu"
+        )
+    )
+    np.testing.assert_allclose(codes, [[5.0, -2.5, 5.0 * math.log(2.0), 0.0]], atol=1e-5)
+    # The consistent codec reads the same pair differently: centre 29.5 vs 19.5 over 19.
+    consistent = _eval(lambda: box_ops.encode_boxes(box, CONVENTION_ANCHOR))
+    np.testing.assert_allclose(consistent[0, :2], [10.0 / 19.0, -10.0 / 39.0], rtol=1e-5)
+    rng = np.random.RandomState(3)
+    boxes, anchors = _random_boxes(rng, 20), _random_boxes(rng, 20)
+    back = _eval(
+        lambda: box_ops.decode_boxes(
+            box_ops.encode_boxes(boxes, anchors, convention="tensorflow_tpu"),
+            anchors,
+            convention="tensorflow_tpu",
+        )
+    )
+    np.testing.assert_allclose(back, boxes, atol=1e-3)
+
+
+def test_clip_in_both_conventions():
+    boxes = np.array([[-3, -2, 70, 90], [5, 6, 7, 8]], np.float32)
+    consistent = _eval(lambda: box_ops.clip_boxes(boxes, [64, 80]))
+    np.testing.assert_array_equal(consistent, [[0, 0, 64, 80], [5, 6, 7, 8]])
+    tpu = _eval(lambda: box_ops.clip_boxes(boxes, [64, 80], convention="tensorflow_tpu"))
+    np.testing.assert_array_equal(tpu, [[0, 0, 63, 79], [5, 6, 7, 8]])
+
+
+def test_filter_boxes_by_size_in_the_tpu_convention():
+    boxes = np.array(
+        [
+            [5, 5, 5, 5],  # tpu size 1: not above the floor of 1; consistent size 0
+            [5, 5, 6, 6],  # tpu size 2, consistent 1
+            [63.5, 10, 64, 20],  # tpu centre 63.5 + 1.5 / 2 = 64.25: outside a 64 px image
+        ],
+        np.float32,
+    )
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+
+    def kept(min_size, convention):
+        return _eval(
+            lambda: box_ops.filter_boxes_by_size(
+                boxes, scores, [64, 64], min_size, convention=convention
+            )
+        )[1]
+
+    np.testing.assert_allclose(kept(0.0, "consistent"), [0, 0.8, 0.7])
+    np.testing.assert_allclose(kept(0.0, "tensorflow_tpu"), [0, 0.8, 0])
+    np.testing.assert_allclose(kept(1.5, "consistent"), [0, 0, 0])
+    np.testing.assert_allclose(kept(1.5, "tensorflow_tpu"), [0, 0.8, 0])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda c: box_ops.encode_boxes(CONVENTION_ANCHOR, CONVENTION_ANCHOR, convention=c),
+        lambda c: box_ops.decode_boxes(CONVENTION_CODE, CONVENTION_ANCHOR, convention=c),
+        lambda c: box_ops.clip_boxes(CONVENTION_ANCHOR, [10, 10], convention=c),
+        lambda c: box_ops.filter_boxes_by_size(
+            CONVENTION_ANCHOR, [1.0], [10, 10], 0.0, convention=c
+        ),
+    ],
+)
+def test_unknown_convention(fn):
+    with pytest.raises(
+        ValueError,
+        match=r"`convention` must be one of \['consistent', 'tensorflow_tpu'\]; "
+        r"received 'detectron'",
+    ):
+        fn("detectron")

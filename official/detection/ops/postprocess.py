@@ -14,6 +14,11 @@ Both generators follow the same recipe and return the same dict:
 4. Greedy NMS within each class (`nms.class_aware_non_max_suppression`), keeping the
    `max_total_size` best survivors of all classes.
 
+In the tensorflow_tpu box convention (`box_ops`) step 3 decodes that way and clips in
+the network input, to [0, scaled height - 1] x [0, scaled width - 1], before mapping to
+the original image (without clipping there), as the tensorflow/tpu detection code
+does.
+
 The ancestor instead took the top `pre_nms_num_boxes` per class and ran one NMS per
 class (90 top-k and 90 NMS ops per image). With the same candidates both give the same
 detections. The candidate sets can only differ when more than `pre_nms_num_boxes` pairs
@@ -72,21 +77,28 @@ def _scale_and_offset(image_info):
     return scale, offset
 
 
-def boxes_to_original_image(boxes, image_info):
-    """Maps boxes from network-input pixels to original-image pixels, clipped to it.
+def boxes_to_original_image(boxes, image_info, *, convention=box_ops.CONSISTENT):
+    """Maps boxes from network-input pixels to original-image pixels, clipped.
 
     Inverts the input pipeline's resize (scale) and crop (offset, 0 in evaluation).
+    The consistent convention clips to the original image after mapping; tensorflow_tpu
+    clips to the scaled image (`box_ops.clip_boxes`) before.
 
     Args:
       boxes: float32 [B, N, 4] boxes in the scaled (and cropped) input image.
       image_info: float32 [B, 4, 2] as produced by the parsers.
+      convention: one of `box_ops.BOX_CONVENTIONS`.
 
     Returns:
-      float32 [B, N, 4] boxes clipped to [0, original height / width].
+      float32 [B, N, 4] boxes in original-image pixels.
     """
+    box_ops.check_convention(convention, "boxes_to_original_image")
     image_info = tf.convert_to_tensor(image_info, tf.float32)
     _check_image_info("boxes_to_original_image", image_info)
     scale, offset = _scale_and_offset(image_info)
+    if convention == box_ops.TENSORFLOW_TPU:
+        boxes = box_ops.clip_boxes(boxes, image_info[:, 1:2, :], convention=convention)
+        return (boxes + offset) / scale
     boxes = (boxes + offset) / scale
     return box_ops.clip_boxes(boxes, image_info[:, 0:1, :])
 
@@ -162,9 +174,9 @@ def _top_multilevel_pairs(rankings, k):
     return values, box_index, class_id
 
 
-def _suppress(boxes, scores, classes, image_info, **kwargs):
+def _suppress(boxes, scores, classes, image_info, convention, **kwargs):
     """Rescales [B, k, 4] input-image boxes and runs class-aware NMS; the output dict."""
-    boxes = boxes_to_original_image(boxes, image_info)
+    boxes = boxes_to_original_image(boxes, image_info, convention=convention)
     result = nms.class_aware_non_max_suppression(boxes, scores, classes, **kwargs)
     return {
         "detection_boxes": result["boxes"],
@@ -210,6 +222,7 @@ def generate_detections(
     score_threshold=0.05,
     pre_nms_num_boxes=5000,
     use_sigmoid=True,
+    convention=box_ops.CONSISTENT,
 ):
     """Detections of a one-stage (RetinaNet) head; see the module docstring for outputs.
 
@@ -226,9 +239,11 @@ def generate_detections(
       score_threshold: only scores above this become detections.
       pre_nms_num_boxes: (anchor, class) pairs kept per image before NMS.
       use_sigmoid: per-class sigmoid scores (RetinaNet); False for a softmax over classes.
+      convention: one of `box_ops.BOX_CONVENTIONS` (see the module docstring).
     """
     where = "generate_detections"
     _check_settings(where, num_classes, max_total_size, pre_nms_num_boxes, score_threshold)
+    box_ops.check_convention(convention, where)
     _check_multilevel(where, cls_outputs, box_outputs, anchor_boxes, num_classes)
     image_info = tf.convert_to_tensor(image_info, tf.float32)
     _check_image_info(where, image_info)
@@ -246,12 +261,13 @@ def generate_detections(
             anchors = tf.gather(anchors, anchor_index)
         else:
             anchors = tf.gather(anchors, anchor_index, batch_dims=1)
-        boxes = box_ops.decode_boxes(encoded, anchors)
+        boxes = box_ops.decode_boxes(encoded, anchors, convention=convention)
         return _suppress(
             boxes,
             scores,
             class_id,
             image_info,
+            convention,
             num_classes=num_classes,
             max_output_size=max_total_size,
             iou_threshold=nms_iou_threshold,
@@ -270,6 +286,7 @@ def generate_detections_from_rcnn(
     score_threshold=0.05,
     pre_nms_num_boxes=5000,
     box_weights=RCNN_BOX_WEIGHTS,
+    convention=box_ops.CONSISTENT,
 ):
     """Detections of a two-stage (Fast R-CNN) head; see the module docstring for outputs.
 
@@ -283,8 +300,11 @@ def generate_detections_from_rcnn(
       max_total_size, nms_iou_threshold, score_threshold, pre_nms_num_boxes: as in
         `generate_detections`; pre_nms_num_boxes counts (roi, class) pairs.
       box_weights: the (dy, dx, dh, dw) weights the box targets were encoded with.
+      convention: one of `box_ops.BOX_CONVENTIONS`, the one the box targets were
+        encoded in.
     """
     where = "generate_detections_from_rcnn"
+    box_ops.check_convention(convention, where)
     class_outputs = tf.convert_to_tensor(class_outputs, tf.float32)
     box_outputs = tf.convert_to_tensor(box_outputs, tf.float32)
     rois = tf.convert_to_tensor(rois, tf.float32)
@@ -314,14 +334,14 @@ def generate_detections_from_rcnn(
             # Codes flattened as (roi, class) pairs, in the order of `scores`.
             per_class = tf.reshape(box_outputs, [batch_size, -1, 4])
             encoded = tf.gather(per_class, roi_index * num_classes + class_id, batch_dims=1)
-        boxes = box_ops.decode_boxes(
-            encoded, tf.gather(rois, roi_index, batch_dims=1), weights=box_weights
-        )
+        rois = tf.gather(rois, roi_index, batch_dims=1)
+        boxes = box_ops.decode_boxes(encoded, rois, weights=box_weights, convention=convention)
         return _suppress(
             boxes,
             values,
             class_id,
             image_info,
+            convention,
             num_classes=num_classes,
             max_output_size=max_total_size,
             iou_threshold=nms_iou_threshold,

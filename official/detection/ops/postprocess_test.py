@@ -361,3 +361,56 @@ def test_rcnn_errors():
             postprocess.generate_detections_from_rcnn(
                 tf.zeros([1, 5, 3]), tf.zeros([1, 5, 8]), tf.zeros([1, 5, 4]), info
             )
+
+
+def test_boxes_to_original_image_in_both_conventions():
+    boxes = np.array([[[-4, 10, 130, 90]]], np.float32)
+    info = _image_info([50, 60], [2.0, 2.0])[None]  # scaled image 100 x 120
+    with tf.Graph().as_default():
+        consistent, tpu = _session_run(
+            [
+                postprocess.boxes_to_original_image(boxes, info),
+                postprocess.boxes_to_original_image(boxes, info, convention="tensorflow_tpu"),
+            ]
+        )
+    # consistent: halved to [-2, 5, 65, 45], then clipped to the 50 x 60 original.
+    np.testing.assert_allclose(consistent, [[[0, 5, 50, 45]]])
+    # tensorflow_tpu: clipped to the scaled image first, [0, 10, 99, 90], then halved.
+    np.testing.assert_allclose(tpu, [[[0, 5, 49.5, 45]]])
+
+
+def test_rcnn_detections_in_the_tpu_convention():
+    rois = np.array([[[10, 20, 29, 59], [0, 0, 8, 8]]], np.float32)
+    logits = np.full((1, 2, 3), -5.0, np.float32)
+    logits[0, 0, 1] = 5.0
+    logits[0, 1, 0] = 5.0
+    codes = np.zeros((1, 2, 12), np.float32)
+    # Class 1 of roi 0: (dy, dx, dh, dw) = (0.5, -0.25, log 2, 0) times (10, 10, 5, 5).
+    codes[0, 0, 4:8] = [5.0, -2.5, 5.0 * np.log(2.0), 0.0]
+    with tf.Graph().as_default():
+        out = postprocess.generate_detections_from_rcnn(
+            logits,
+            codes,
+            rois,
+            _image_info([40, 40], [1, 1])[None],
+            convention="tensorflow_tpu",
+        )
+        out = _session_run(out)
+    # Decoded to [10, 10, 49, 49] (see box_ops_test), clipped to 40 - 1.
+    assert out["num_detections"].tolist() == [1]
+    np.testing.assert_allclose(out["detection_boxes"][0, 0], [10, 10, 39, 39], atol=1e-5)
+    assert out["detection_classes"][0, 0] == 1
+
+
+def test_unknown_convention_errors():
+    with tf.Graph().as_default():
+        cls, box, anchors = _multilevel()
+        info = tf.zeros([1, 4, 2])
+        with pytest.raises(ValueError, match=r"generate_detections: `convention` must be one"):
+            postprocess.generate_detections(
+                cls, box, anchors, info, num_classes=4, convention="tpu"
+            )
+        with pytest.raises(ValueError, match=r"generate_detections_from_rcnn: `convention`"):
+            postprocess.generate_detections_from_rcnn(
+                tf.zeros([1, 5, 3]), tf.zeros([1, 5, 4]), tf.zeros([1, 5, 4]), info, convention=""
+            )

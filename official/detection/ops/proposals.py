@@ -8,6 +8,12 @@ above `score_threshold` are dropped there). The survivors of all
 levels then compete in one top-k for the `post_nms_top_k` proposals of the image.
 Training uses 2000 / 1000 and evaluation 1000 / 1000 (pre / post); the caller picks.
 
+In the tensorflow_tpu box convention (`box_ops`) boxes are decoded and clipped that
+way, and, as the tensorflow/tpu detection code does, the size filter runs only when
+`min_size_threshold` > 0 (so empty boxes and boxes centred outside the image stay
+candidates), a candidate whose coordinates are all 0 after clipping is never kept,
+and padded proposal rows are zero boxes instead of `sentinels.PAD`.
+
 Proposals are constants for the rest of the model (the usual approximate joint
 training): no gradient flows from them back into the RPN outputs.
 """
@@ -68,16 +74,25 @@ def _level_candidates(box_outputs, score_outputs, anchors, image_shape, settings
     num_anchors = score_outputs.shape[1:].num_elements()
     scores = tf.sigmoid(tf.reshape(tf.cast(score_outputs, tf.float32), [-1, num_anchors]))
     encoded = tf.reshape(tf.cast(box_outputs, tf.float32), [-1, num_anchors, 4])
-    boxes = box_ops.decode_boxes(encoded, tf.reshape(anchors, [-1, num_anchors, 4]))
-    boxes = box_ops.clip_boxes(boxes, image_shape[:, tf.newaxis, :])
-    # Removed boxes get score 0, which no score threshold (>= 0) lets through.
-    boxes, scores = box_ops.filter_boxes_by_size(
-        boxes, scores, image_shape, settings["min_size_threshold"]
+    convention = settings["convention"]
+    boxes = box_ops.decode_boxes(
+        encoded, tf.reshape(anchors, [-1, num_anchors, 4]), convention=convention
     )
+    boxes = box_ops.clip_boxes(boxes, image_shape[:, tf.newaxis, :], convention=convention)
+    tpu = convention == box_ops.TENSORFLOW_TPU
+    # Removed boxes get score 0, which no score threshold (>= 0) lets through.
+    if not tpu or settings["min_size_threshold"] > 0.0:
+        boxes, scores = box_ops.filter_boxes_by_size(
+            boxes, scores, image_shape, settings["min_size_threshold"], convention=convention
+        )
 
     top_k = min(num_anchors, settings["pre_nms_top_k"])
     scores, indices = tf.nn.top_k(scores, k=top_k, sorted=True)
     boxes = tf.gather(boxes, indices, batch_dims=1)
+    if tpu:
+        # The tensorflow/tpu NMS takes a box without a positive coordinate for a removed
+        # one; it keeps its place in the top-k above but is never selected.
+        scores = tf.where(tf.reduce_max(boxes, axis=-1) > 0.0, scores, tf.zeros_like(scores))
     if settings["nms_iou_threshold"] > 0.0:
         max_output_size = min(top_k, settings["post_nms_top_k"])
         kept, num_kept = nms.non_max_suppression_padded(
@@ -106,6 +121,7 @@ def generate_proposals(
     nms_iou_threshold=0.7,
     score_threshold=0.0,
     min_size_threshold=0.0,
+    convention=box_ops.CONSISTENT,
 ):
     """Turns RPN outputs into the best `post_nms_top_k` proposals per image.
 
@@ -124,11 +140,12 @@ def generate_proposals(
       score_threshold: float in [0, 1), boxes whose score is not above this are dropped.
       min_size_threshold: float >= 0, boxes whose height or width is not above this
         (pixels, after clipping) are dropped.
+      convention: one of `box_ops.BOX_CONVENTIONS` (see the module docstring).
 
     Returns:
       dict with
         rois: float32 [B, post_nms_top_k, 4] pixel boxes by decreasing score; rows after
-          num_rois[b] hold `sentinels.PAD`.
+          num_rois[b] hold `sentinels.PAD` (0 in the tensorflow_tpu convention).
         roi_scores: float32 [B, post_nms_top_k] sigmoid scores, 0 on padded rows.
         num_rois: int32 [B] number of real proposals.
     """
@@ -140,6 +157,8 @@ def generate_proposals(
         "min_size_threshold": min_size_threshold,
     }
     _check_settings(**settings)
+    box_ops.check_convention(convention, "generate_proposals")
+    settings["convention"] = convention
     levels = _check_levels(rpn_box_outputs, rpn_score_outputs, anchor_boxes)
     with tf.name_scope("generate_proposals"):
         image_shape = tf.cast(image_shape, tf.float32)
@@ -166,10 +185,9 @@ def generate_proposals(
         scores, indices = tf.nn.top_k(scores, k=post_nms_top_k, sorted=True)
         boxes = tf.gather(boxes, indices, batch_dims=1)
         valid = scores >= 0.0
+        pad = 0.0 if convention == box_ops.TENSORFLOW_TPU else float(sentinels.PAD)
         rois = tf.where(
-            tf.tile(valid[..., tf.newaxis], [1, 1, 4]),
-            boxes,
-            tf.fill(tf.shape(boxes), float(sentinels.PAD)),
+            tf.tile(valid[..., tf.newaxis], [1, 1, 4]), boxes, tf.fill(tf.shape(boxes), pad)
         )
         return {
             "rois": tf.stop_gradient(rois),

@@ -211,3 +211,61 @@ def test_level_errors():
     with pytest.raises(ValueError, match=r"`rpn_score_outputs\[2\]` must be \[B, H, W, A\]"):
         bad = {2: tf.placeholder(tf.float32, [1, None, 2, 1]), 3: score_outputs[3]}
         proposals.generate_proposals(box_outputs, bad, ANCHORS, [[40, 40]])
+
+
+def test_tensorflow_tpu_hand_case():
+    out = _propose(convention="tensorflow_tpu")
+    expected_boxes = [
+        [0, 1, 10, 11],
+        [0, 1, 10, 11],
+        # a2: anchor height 11, centre 25.5; centre 0.1 * 11 + 25.5 = 26.6, height 22:
+        # ymin 26.6 - 11, ymax = ymin + 22 - 1.
+        [15.6, 20, 36.6, 30],
+        [25, 25, 39, 39],  # a3 clipped to 40 - 1
+        [0, 0, 0, 0],  # padded rows are zero boxes
+        [0, 0, 0, 0],
+    ]
+    np.testing.assert_allclose(out["rois"][0], expected_boxes, atol=1e-5)
+    assert out["num_rois"].tolist() == [4]
+
+
+@pytest.mark.parametrize(
+    "anchor, num_rois",
+    [
+        ([50, 0, 60, 10], 4),  # clips to [39, 0, 39, 10]: empty, centred below; kept
+        ([-20, -20, -10, -10], 3),  # clips to [0, 0, 0, 0]: never kept
+    ],
+)
+def test_tensorflow_tpu_keeps_empty_boxes_without_min_size(anchor, num_rois):
+    anchors_outside = dict(ANCHORS)
+    anchors_outside[3] = np.array([[anchor]], np.float32)
+    box_outputs, score_outputs = _inputs()
+    out = _run(
+        proposals.generate_proposals(
+            box_outputs,
+            score_outputs,
+            anchors_outside,
+            [[40.0, 40.0]],
+            post_nms_top_k=6,
+            convention="tensorflow_tpu",
+        )
+    )
+    assert out["num_rois"].tolist() == [num_rois]
+    if num_rois == 4:
+        np.testing.assert_allclose(out["rois"][0, 1], [39, 0, 39, 10])
+        np.testing.assert_allclose(out["roi_scores"][0, 1], _sigmoid(2.5), rtol=1e-6)
+
+
+def test_tensorflow_tpu_min_size_counts_both_end_pixels():
+    # Sides a0, a1, level 3: 10 + 1 = 11 > 10, so only NMS removes a0 (consistent keeps
+    # just a3, see test_min_size_drops_small_boxes).
+    out = _propose(min_size_threshold=10.0, convention="tensorflow_tpu")
+    assert out["num_rois"].tolist() == [4]
+
+
+def test_unknown_convention_error():
+    box_outputs, score_outputs = _inputs()
+    with pytest.raises(ValueError, match=r"generate_proposals: `convention` must be one of"):
+        proposals.generate_proposals(
+            box_outputs, score_outputs, ANCHORS, [[40, 40]], convention="tpu"
+        )

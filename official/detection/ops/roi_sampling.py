@@ -83,6 +83,7 @@ def sample_rois(
     bg_iou_thresh_lo=0.0,
     mix_gt_boxes=True,
     seed=None,
+    convention=box_ops.CONSISTENT,
 ):
     """Draws the training RoIs of every image and their targets.
 
@@ -96,6 +97,8 @@ def sample_rois(
       bg_iou_thresh_hi, bg_iou_thresh_lo: background when lo <= best IoU < hi.
       mix_gt_boxes: add the ground-truth boxes to the candidates.
       seed: optional op seed of the random sampling.
+      convention: one of `box_ops.BOX_CONVENTIONS`, the one `box_targets` are encoded
+        in (tensorflow_tpu: the +1-pixel sizes of the tensorflow/tpu Fast R-CNN).
 
     Returns:
       dict with
@@ -111,6 +114,7 @@ def sample_rois(
     _check_settings(
         num_samples_per_image, fg_fraction, fg_iou_thresh, bg_iou_thresh_lo, bg_iou_thresh_hi
     )
+    box_ops.check_convention(convention, "sample_rois")
     rois = tf.convert_to_tensor(rois, tf.float32)
     gt_boxes = tf.convert_to_tensor(gt_boxes, tf.float32)
     gt_classes = tf.cast(gt_classes, tf.int32)
@@ -173,6 +177,7 @@ def sample_rois(
             matched_gt_boxes + not_fg_unit_boxes,
             sampled_rois * fg_mask + not_fg_unit_boxes,
             weights=RCNN_BOX_WEIGHTS,
+            convention=convention,
         )
         return {
             "rois": sampled_rois,

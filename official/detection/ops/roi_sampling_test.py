@@ -238,3 +238,29 @@ def test_shape_errors():
     )
     with pytest.raises(ValueError, match=r"must be an int in \[1, 4\] .* received 5"):
         roi_sampling.select_foreground_rois(samples, num_mask_samples_per_image=5)
+
+
+def test_tensorflow_tpu_box_targets_count_both_end_pixels():
+    # RoI [10, 10, 29, 49] is 20 x 40 pixels centred at (20, 30) in the tensorflow_tpu
+    # convention; gt [10, 10, 50, 50] is 41 x 41 centred at (30.5, 30.5).
+    rois = np.array([[[10, 10, 29, 49]]], np.float32)
+    gt_boxes = np.array([[[10, 10, 50, 50]]], np.float32)
+    samples = roi_sampling.sample_rois(
+        rois,
+        gt_boxes,
+        np.array([[3]], np.int32),
+        num_samples_per_image=2,
+        fg_fraction=0.5,
+        fg_iou_thresh=0.3,
+        mix_gt_boxes=False,
+        convention="tensorflow_tpu",
+    )
+    out = _run(samples)
+    expected = [
+        10.0 * 10.5 / 20.0,
+        10.0 * 0.5 / 40.0,
+        5.0 * np.log(41.0 / 20.0),
+        5.0 * np.log(41.0 / 40.0),
+    ]
+    np.testing.assert_allclose(out["box_targets"][0, 0], expected, rtol=1e-5)
+    np.testing.assert_array_equal(out["box_targets"][0, 1], 0.0)
