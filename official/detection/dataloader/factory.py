@@ -32,6 +32,7 @@ def _build_retinanet_parser(params, mode):
         max_num_instances=p.max_num_instances,
         regenerate_source_id=p.regenerate_source_id,
         mode=mode,
+        box_convention=params.architecture.box_convention,
         **_anchor_kwargs(params),
     )
 
@@ -53,6 +54,7 @@ def _build_maskrcnn_parser(params, mode):
         mask_crop_size=p.mask_crop_size,
         regenerate_source_id=p.regenerate_source_id,
         mode=mode,
+        box_convention=params.architecture.box_convention,
         **_anchor_kwargs(params),
     )
 

@@ -37,6 +37,8 @@ class Parser:
       mode: one of `mode_keys.ALL_MODES`.
       regenerate_source_id: use a hash of the image bytes as source id.
       seed: op seed of the random augmentation.
+      box_convention: a box convention of `ops/box_ops.py`; how training ground-truth
+        boxes are clipped to the crop (tensorflow_tpu: to output_size - 1).
 
     Calling the parser on a scalar string tensor returns (image, labels):
       image: float32 [padded h, padded w, 3], ImageNet-normalised.
@@ -75,6 +77,7 @@ class Parser:
         regenerate_source_id=False,
         *,
         seed=None,
+        box_convention="consistent",
     ):
         self._mode = mode_keys.canonical_mode(mode, "maskrcnn_parser.Parser")
         self._output_size = [int(s) for s in output_size]
@@ -95,6 +98,7 @@ class Parser:
         self._include_mask = include_mask
         self._mask_crop_size = mask_crop_size
         self._seed = seed
+        self._box_convention = box_convention
         # The decoder hands over the PNG strings only: training decodes just the masks
         # that survive crowd skipping and cropping, evaluation passes the strings on.
         self._decoder = tf_example_decoder.TfExampleDecoder(
@@ -142,6 +146,7 @@ class Parser:
             aug_scale_min=self._aug_scale_min,
             aug_scale_max=self._aug_scale_max,
             seed=self._seed,
+            box_convention=self._box_convention,
         )
         boxes, classes, mask_rows = parser_ops.keep_non_empty_boxes(boxes, classes, mask_rows)
 

@@ -97,6 +97,17 @@ def test_gt_boxes_round_trip_through_image_info():
     assert "gt_masks" not in labels
 
 
+def test_tensorflow_tpu_convention_clips_gt_boxes_to_output_size_minus_one():
+    # The second box of test_gt_boxes_round_trip_through_image_info ends at x = 96 * 4/3
+    # = 128, the right edge of the 128 px window.
+    boxes = [[16.0, 8.0, 48.0, 40.0], [0.0, 48.0, 30.0, 96.0]]
+    parser = _parser("train", include_mask=False, box_convention="tensorflow_tpu")
+    [(_, labels)], _ = _parse(parser, _example(64, 96, boxes, [3, 9]))
+    scale = [85 / 64, 128 / 96, 85 / 64, 128 / 96]
+    np.testing.assert_allclose(labels["gt_boxes"][1], [0, 64, 30 * 85 / 64, 127], rtol=1e-5)
+    np.testing.assert_allclose(labels["gt_boxes"][0], np.multiply(boxes[0], scale), rtol=1e-5)
+
+
 def test_jittered_boxes_stay_consistent_with_image_info():
     box = [20.0, 30.0, 40.0, 60.0]
     parser = _parser("train", include_mask=False, aug_scale_min=1.5, aug_scale_max=2.0)

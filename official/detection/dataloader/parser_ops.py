@@ -6,7 +6,7 @@ Boxes are [ymin, xmin, ymax, xmax] float32; `*_normalized` ones are in [0, 1].
 
 import tensorflow.compat.v1 as tf
 
-from official.detection.ops import preprocess_ops
+from official.detection.ops import box_ops, preprocess_ops
 
 
 def process_source_id(source_id):
@@ -34,6 +34,7 @@ def transform_image_and_boxes(
     aug_scale_min=1.0,
     aug_scale_max=1.0,
     seed=None,
+    box_convention=box_ops.CONSISTENT,
 ):
     """Flips, normalises, resizes, crops and pads an image and maps its boxes along.
 
@@ -45,6 +46,7 @@ def transform_image_and_boxes(
       flip: None, or a bool scalar tensor telling whether to flip left-right.
       aug_scale_min, aug_scale_max: scale jitter range (1.0, 1.0 = none).
       seed: op seed of the jitter draws.
+      box_convention: a box convention of `box_ops`, how boxes are clipped.
 
     Returns:
       image: float32 [padded h, padded w, 3], normalised, zero-padded.
@@ -64,7 +66,9 @@ def transform_image_and_boxes(
         image, output_size, padded_size, aug_scale_min, aug_scale_max, seed=seed
     )
     boxes = boxes_normalized * tf.tile(tf.cast(image_size, tf.float32), [2])
-    boxes = preprocess_ops.resize_and_crop_boxes(boxes, image_info[2], output_size, image_info[3])
+    boxes = preprocess_ops.resize_and_crop_boxes(
+        boxes, image_info[2], output_size, image_info[3], convention=box_convention
+    )
     return image, boxes, image_info
 
 

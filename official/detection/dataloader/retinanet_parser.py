@@ -27,6 +27,8 @@ class Parser:
       mode: one of `mode_keys.ALL_MODES`.
       regenerate_source_id: use a hash of the image bytes as source id.
       seed: op seed of the random augmentation.
+      box_convention: a box convention of `ops/box_ops.py`; how training ground-truth
+        boxes are clipped to the crop (tensorflow_tpu: to output_size - 1).
 
     Calling the parser on a scalar string tensor returns (image, labels):
       image: float32 [padded h, padded w, 3], ImageNet-normalised.
@@ -60,6 +62,7 @@ class Parser:
         regenerate_source_id=False,
         *,
         seed=None,
+        box_convention="consistent",
     ):
         self._mode = mode_keys.canonical_mode(mode, "retinanet_parser.Parser")
         self._output_size = [int(s) for s in output_size]
@@ -76,6 +79,7 @@ class Parser:
         self._skip_crowd = skip_crowd_during_training
         self._max_num_instances = max_num_instances
         self._seed = seed
+        self._box_convention = box_convention
         self._decoder = tf_example_decoder.TfExampleDecoder(
             include_mask=False, regenerate_source_id=regenerate_source_id
         )
@@ -123,6 +127,7 @@ class Parser:
             aug_scale_min=self._aug_scale_min,
             aug_scale_max=self._aug_scale_max,
             seed=self._seed,
+            box_convention=self._box_convention,
         )
         boxes, classes = parser_ops.keep_non_empty_boxes(boxes, classes)
         anchor_targets = self._targets(boxes, classes)

@@ -3,6 +3,7 @@
 import pytest
 
 from official.detection.configs import loader
+from official.detection.dataloader import factory as dataloader_factory
 from official.detection.modeling import factory
 
 
@@ -18,6 +19,9 @@ def test_factory_passes_the_convention(convention):
         factory.build_rcnn_detection_fn(mask_rcnn),
     ]
     assert [fn.keywords["convention"] for fn in functions] == [convention] * 4
+    for params in (retinanet, mask_rcnn):
+        parser = dataloader_factory.parser_generator(params, "train")
+        assert parser._box_convention == convention
 
 
 def test_default_is_consistent():

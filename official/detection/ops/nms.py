@@ -66,13 +66,23 @@ def non_max_suppression_padded(
 
     def one_image(inputs):
         image_boxes, image_scores = inputs
+        # An empty box (zero height or width) overlaps nothing, so NMS always keeps it
+        # and it suppresses nothing; it bypasses the kernel, whose TF 1.15 version
+        # returns an empty box over and over once it has selected one.
+        ymin, xmin, ymax, xmax = tf.unstack(image_boxes, axis=-1)
+        empty = tf.logical_or(tf.equal(ymin, ymax), tf.equal(xmin, xmax))
         kept = tf.image.non_max_suppression(
             image_boxes,
-            image_scores,
+            tf.where(empty, tf.fill(tf.shape(image_scores), float("-inf")), image_scores),
             max_output_size,
             iou_threshold=iou_threshold,
             score_threshold=score_threshold,
         )
+        kept_empty = tf.where(tf.logical_and(empty, image_scores > score_threshold))[:, 0]
+        kept = tf.sort(tf.concat([kept, tf.cast(kept_empty, tf.int32)], axis=0))
+        # By decreasing score, ties by index (the kernel's order).
+        order = tf.argsort(tf.gather(image_scores, kept), direction="DESCENDING", stable=True)
+        kept = tf.gather(kept, order[:max_output_size])
         num_valid = tf.shape(kept)[0]
         kept = tf.pad(kept, [[0, max_output_size - num_valid]])
         return tf.reshape(kept, [max_output_size]), num_valid

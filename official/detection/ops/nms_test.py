@@ -47,6 +47,38 @@ def test_single_class_nms_equals_greedy_reference(seed):
         assert np.all(indices[b, num_valid[b] :] == 0)
 
 
+def test_single_class_nms_keeps_empty_boxes_once():
+    boxes = np.array(
+        [
+            [
+                [149, 127, 212, 127],  # empty (zero width), best score
+                [149, 127, 212, 127],  # the same empty box again
+                [10, 10, 20, 20],
+                [11, 10, 21, 20],  # IoU 9 / 11 with the box above: suppressed
+                [5, 5, 5, 9],  # empty, below the score threshold
+            ]
+        ],
+        np.float32,
+    )
+    scores = np.array([[0.9, 0.9, 0.8, 0.7, 0.05]], np.float32)
+    indices, num_valid = _run(
+        lambda b, s: nms.non_max_suppression_padded(
+            b, s, max_output_size=4, iou_threshold=0.5, score_threshold=0.1
+        ),
+        boxes,
+        scores,
+    )
+    # Each index once (TF 1.15's kernel alone gives [0, 0, 0, 0]).
+    assert num_valid.tolist() == [3]
+    assert indices.tolist() == [[0, 1, 2, 0]]
+    indices, num_valid = _run(
+        lambda b, s: nms.non_max_suppression_padded(b, s, max_output_size=2, iou_threshold=0.5),
+        boxes,
+        scores,
+    )
+    assert indices.tolist() == [[0, 1]] and num_valid.tolist() == [2]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_class_aware_nms_equals_per_class_reference(seed):
     rng = np.random.RandomState(seed)

@@ -14,6 +14,8 @@ import math
 
 import tensorflow.compat.v1 as tf
 
+from official.detection.ops import box_ops
+
 # ImageNet statistics of RGB images scaled to [0, 1] (the ancestor's values).
 MEAN_RGB = (0.485, 0.456, 0.406)
 STDDEV_RGB = (0.229, 0.224, 0.225)
@@ -193,7 +195,9 @@ def pad_image(image, padded_size):
     return output
 
 
-def resize_and_crop_boxes(boxes, image_scale, output_size, offset):
+def resize_and_crop_boxes(
+    boxes, image_scale, output_size, offset, *, convention=box_ops.CONSISTENT
+):
     """Maps pixel boxes of the original image into the cropped, scaled image.
 
     Args:
@@ -201,17 +205,18 @@ def resize_and_crop_boxes(boxes, image_scale, output_size, offset):
       image_scale: float32 [2] (y scale, x scale), `image_info[2]`.
       output_size: [2] (height, width) to clip to: the crop window, `desired_size`.
       offset: float32 [2] (y offset, x offset) of the crop, `image_info[3]`.
+      convention: a box convention of `box_ops`; tensorflow_tpu clips to
+        output_size - 1.
 
     Returns:
-      float32 [N, 4] pixel boxes clipped to [0, output_size]; boxes that fall outside
+      float32 [N, 4] pixel boxes clipped to the crop window; boxes that fall outside
       the crop become empty (zero height or width).
     """
     with tf.name_scope("resize_and_crop_boxes"):
         scale = tf.tile(tf.cast(image_scale, tf.float32), [2])
         shift = tf.tile(tf.cast(offset, tf.float32), [2])
         boxes = boxes * scale - shift
-        limits = tf.tile(tf.cast(output_size, tf.float32), [2])
-        return tf.clip_by_value(boxes, 0.0, limits)
+        return box_ops.clip_boxes(boxes, tf.cast(output_size, tf.float32), convention=convention)
 
 
 def inverse_resize_and_crop_boxes(boxes, image_scale, offset):

@@ -197,6 +197,22 @@ def test_resize_and_crop_boxes_round_trip():
     np.testing.assert_allclose(back[0], [10.0, 20.0, 30.0, 48.0], rtol=1e-6)
 
 
+def test_resize_and_crop_boxes_tpu_convention_clips_to_size_minus_one():
+    boxes = np.array([[10.0, 20.0, 30.0, 60.0]], np.float32)
+
+    def build():
+        return preprocess_ops.resize_and_crop_boxes(
+            tf.constant(boxes),
+            tf.constant([2.0, 1.5]),
+            [64, 64],
+            tf.constant([16.0, 8.0]),
+            convention="tensorflow_tpu",
+        )
+
+    # As in test_resize_and_crop_boxes_round_trip, but x 22-64 stops at 63.
+    np.testing.assert_allclose(_graph(build), [[4.0, 22.0, 44.0, 63.0]])
+
+
 def test_resize_and_crop_masks_follows_boxes():
     masks = np.zeros([2, 20, 40], np.uint8)
     masks[0, 5:10, 10:20] = 1
