@@ -103,6 +103,43 @@ def _per_category_metrics(evaluation):
     return metrics
 
 
+def convert_detections(predictions, b, image_id, *, include_mask):
+    """COCO results entries of image `b` of a prediction batch (see `COCOEvaluator.update`
+    for the fields), with `image_id`: the `num_detections` valid detections, `bbox`
+    [x, y, w, h], and with `include_mask` the masks pasted to the original image size
+    (`image_info[b][0]`) as RLE `segmentation`s with str counts.
+    """
+    count = int(predictions["num_detections"][b])
+    boxes = np.asarray(predictions["detection_boxes"][b][:count], np.float64)
+    scores = predictions["detection_scores"][b][:count]
+    classes = predictions["detection_classes"][b][:count]
+    results = [
+        {
+            "image_id": image_id,
+            "category_id": int(classes[i]),
+            "bbox": [
+                float(boxes[i, 1]),
+                float(boxes[i, 0]),
+                float(boxes[i, 3] - boxes[i, 1]),
+                float(boxes[i, 2] - boxes[i, 0]),
+            ],
+            "score": float(scores[i]),
+        }
+        for i in range(count)
+    ]
+    if include_mask and count:
+        height, width = np.round(predictions["image_info"][b][0]).astype(int)
+        masks = paste_instance_masks(
+            predictions["detection_masks"][b][:count], boxes, height, width
+        )
+        for result, rle in zip(
+            results, mask_api.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
+        ):
+            rle["counts"] = rle["counts"].decode("ascii")
+            result["segmentation"] = rle
+    return results
+
+
 class COCOEvaluator:
     """Accumulates detections of many batches and computes COCO metrics.
 
@@ -214,7 +251,9 @@ class COCOEvaluator:
             self._gt_images.extend(i for i in images if i["id"] in fresh)
             self._gt_annotations.extend(a for a in annotations if a["image_id"] in fresh)
         for image_id, b in fresh_ids:
-            self._detections.extend(self._convert_detections(predictions, b, image_id))
+            self._detections.extend(
+                convert_detections(predictions, b, image_id, include_mask=self._include_mask)
+            )
 
     def _add_images(self, source_ids, where):
         """[(image id, row)] of the batch's real images not seen before."""
@@ -237,37 +276,6 @@ class COCOEvaluator:
             self._image_ids.add(image_id)
             fresh.append((image_id, b))
         return fresh
-
-    def _convert_detections(self, predictions, b, image_id):
-        count = int(predictions["num_detections"][b])
-        boxes = np.asarray(predictions["detection_boxes"][b][:count], np.float64)
-        scores = predictions["detection_scores"][b][:count]
-        classes = predictions["detection_classes"][b][:count]
-        results = [
-            {
-                "image_id": image_id,
-                "category_id": int(classes[i]),
-                "bbox": [
-                    float(boxes[i, 1]),
-                    float(boxes[i, 0]),
-                    float(boxes[i, 3] - boxes[i, 1]),
-                    float(boxes[i, 2] - boxes[i, 0]),
-                ],
-                "score": float(scores[i]),
-            }
-            for i in range(count)
-        ]
-        if self._include_mask and count:
-            height, width = np.round(predictions["image_info"][b][0]).astype(int)
-            masks = paste_instance_masks(
-                predictions["detection_masks"][b][:count], boxes, height, width
-            )
-            for result, rle in zip(
-                results, mask_api.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
-            ):
-                rle["counts"] = rle["counts"].decode("ascii")
-                result["segmentation"] = rle
-        return results
 
     def _ground_truth(self):
         if self._coco_gt is not None:
