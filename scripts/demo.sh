@@ -5,7 +5,8 @@
 #   3. convert it to TFRecords with masks in WORK_DIR/tfrecords,
 #   4. train a small detector from scratch in WORK_DIR/model,
 #   5. evaluate it (COCO table; WORK_DIR/model/eval/metrics_<step>.json),
-#   6. draw its predictions on validation images into WORK_DIR/predictions.
+#   6. draw its predictions on the validation images into WORK_DIR/predictions
+#      (scripts/inference.py: a PNG per image and detections.json).
 # Usage: bash scripts/demo.sh [--work_dir DIR] [--model retinanet|mask_rcnn|faster_rcnn]
 #                             [--num_train N] [--num_val M] [--params_override S] [--tf1]
 # --tf1 runs it on the TensorFlow 1.15 lane (.venv-tf1, Python 3.7).
@@ -76,12 +77,14 @@ python official/detection/main.py --model="${model}" --mode=train --eval_after_t
   --model_dir="${model_dir}" --config_file="${config}" --params_override="${override}"
 
 metrics_file="$(ls -t "${model_dir}"/eval/metrics_*.json | head -n 1)"
-step="$(basename "${metrics_file}" .json)"; step="${step#metrics_}"
 echo "== drawing predictions -> ${work_dir}/predictions"
-python scripts/draw_detections.py \
-  --detections_file="${model_dir}/eval/detections_${step}.json" \
-  --annotations_file="${data_dir}/annotations/instances_val2017.json" \
-  --image_dir="${data_dir}/val2017" --output_dir="${work_dir}/predictions" --num_images 8
+# The inference tool, as a user runs it on a trained model: the annotation file gives
+# the class names and the images' ids.
+rm -rf "${work_dir}/predictions"
+python scripts/inference.py --model="${model}" --config_file="${model_dir}/params.yaml" \
+  --checkpoint_path="${model_dir}" --image_file_pattern="${data_dir}/val2017" \
+  --label_map_file="${data_dir}/annotations/instances_val2017.json" \
+  --output_dir="${work_dir}/predictions" --batch_size 8
 
 python - "${metrics_file}" <<'PY'
 import json, sys

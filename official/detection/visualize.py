@@ -1,12 +1,21 @@
-"""Drawing detections (COCO results entries) on images: boxes, names, scores, masks."""
+"""Drawing detections (COCO results entries) on an image: boxes, names, scores, masks.
+
+Readable at any image size: an image whose longer side is under `min_size` pixels is
+enlarged by a whole factor first (boxes and masks with it), and on larger images lines
+and labels grow with the image, so they keep about the same size relative to it.
+"""
 
 import colorsys
-import json
-import os
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_util
+
+# The longer side below which an image is enlarged, and the side over which one step of
+# line width and label size is drawn.
+MIN_SIZE = 512
+_PIXELS_PER_STEP = 512
+_MASK_OPACITY = 0.45
 
 
 def category_colour(category_id):
@@ -16,85 +25,67 @@ def category_colour(category_id):
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_image(image, detections, category_names, score_threshold, scale=1):
-    """Returns an RGB PIL image with `detections` (COCO results entries) drawn.
+def enlargement(width, height, min_size=MIN_SIZE):
+    """The whole factor that brings the longer side closest to `min_size` without
+    passing it; 1 for images already that large."""
+    return max(1, int(min_size) // max(width, height, 1))
 
-    `scale` (a positive int) enlarges the image, boxes and masks first, so that
-    labels stay readable on small images.
+
+def select_detections(detections, score_threshold, max_boxes):
+    """The `max_boxes` highest-scoring detections with a score >= `score_threshold`."""
+    kept = [d for d in detections if d["score"] >= score_threshold]
+    return sorted(kept, key=lambda d: -d["score"])[:max_boxes]
+
+
+def draw_image(image, detections, category_names, min_size=MIN_SIZE):
+    """Returns an RGB PIL image with all of `detections` drawn (see `select_detections`).
+
+    Args:
+      image: a PIL image or a uint8 [H, W, 3] array.
+      detections: COCO results entries of this image: `bbox` [x, y, w, h] in its pixels,
+        `category_id`, `score`, and optionally `segmentation` (RLE of the image's size).
+      category_names: {category id: name}; a missing id is drawn as its number.
+      min_size: images with a longer side under this are enlarged (see `enlargement`).
     """
-    canvas = image.convert("RGB")
+    canvas = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    canvas = canvas.convert("RGB")
+    scale = enlargement(canvas.width, canvas.height, min_size)
     if scale != 1:
         canvas = canvas.resize((canvas.width * scale, canvas.height * scale), Image.BICUBIC)
     overlay = np.asarray(canvas, dtype=np.float32).copy()
-    kept = [d for d in detections if d["score"] >= score_threshold]
-    for det in kept:
+    for det in detections:
         if "segmentation" in det:
             mask = mask_util.decode(det["segmentation"]).astype(bool)
             if scale != 1:
                 mask = mask.repeat(scale, axis=0).repeat(scale, axis=1)
             colour = np.array(category_colour(det["category_id"]), np.float32)
-            overlay[mask] = 0.55 * overlay[mask] + 0.45 * colour
+            overlay[mask] = (1 - _MASK_OPACITY) * overlay[mask] + _MASK_OPACITY * colour
     canvas = Image.fromarray(overlay.clip(0, 255).astype(np.uint8))
+    step = 1 + max(canvas.width, canvas.height) // _PIXELS_PER_STEP
     draw = ImageDraw.Draw(canvas)
-    for det in sorted(kept, key=lambda d: d["score"]):
+    # The most confident last, so that its label is on top.
+    for det in sorted(detections, key=lambda d: d["score"]):
         x, y, w, h = (v * scale for v in det["bbox"])
         colour = category_colour(det["category_id"])
-        draw.rectangle([x, y, x + w, y + h], outline=colour, width=2)
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=2 * step)
         name = category_names.get(det["category_id"], str(det["category_id"]))
-        label = f"{name} {det['score']:.2f}"
-        left, top, right, bottom = draw.textbbox((x, y), label)
-        text_top = max(y - (bottom - top) - 2, 0)
-        draw.rectangle(
-            [x, text_top, x + (right - left) + 4, text_top + (bottom - top) + 2], fill=colour
-        )
-        draw.text((x + 2, text_top), label, fill=(0, 0, 0))
+        label = _label(f"{name} {det['score']:.2f}", colour, step)
+        # Above the box, or inside it at the top when the box touches the image's top.
+        top = y - label.height if y >= label.height else y
+        left = min(max(int(x), 0), max(canvas.width - label.width, 0))
+        canvas.paste(label, (left, int(top)))
     return canvas
 
 
-def draw_detections(
-    detections_file,
-    annotations_file,
-    image_dir,
-    output_dir,
-    *,
-    num_images,
-    score_threshold,
-    min_size=0,
-):
-    """Writes `num_images` PNGs; returns their paths.
-
-    Images whose longer side is under `min_size` pixels are enlarged by the
-    largest whole factor that keeps it at most `min_size`.
-    """
-    with open(annotations_file) as f:
-        coco = json.load(f)
-    with open(detections_file) as f:
-        detections = json.load(f)
-    images = {img["id"]: img for img in coco["images"]}
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    by_image = {}
-    for det in detections:
-        if det["image_id"] not in images:
-            raise ValueError(
-                f"{detections_file}: detection for image_id {det['image_id']} which is not in "
-                f"{annotations_file}; pass the annotation file the evaluation used"
-            )
-        by_image.setdefault(det["image_id"], []).append(det)
-    ranked = sorted(
-        images,
-        key=lambda i: (-sum(d["score"] >= score_threshold for d in by_image.get(i, [])), i),
+def _label(text, colour, step):
+    """`text` in black on `colour`, enlarged `step` times (the default bitmap font is
+    small and has one size on every Pillow version)."""
+    font = ImageFont.load_default()
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox(
+        (0, 0), text, font=font
     )
-    os.makedirs(output_dir, exist_ok=True)
-    written = []
-    for image_id in ranked[:num_images]:
-        info = images[image_id]
-        path = os.path.join(image_dir, info["file_name"])
-        scale = max(1, int(min_size) // max(info["width"], info["height"]))
-        with Image.open(path) as image:
-            drawn = draw_image(image, by_image.get(image_id, []), names, score_threshold, scale)
-        out = os.path.join(
-            output_dir, os.path.splitext(os.path.basename(info["file_name"]))[0] + ".png"
-        )
-        drawn.save(out)
-        written.append(out)
-    return written
+    label = Image.new("RGB", (right - left + 4, bottom - top + 3), colour)
+    ImageDraw.Draw(label).text((2 - left, 1 - top), text, fill=(0, 0, 0), font=font)
+    if step != 1:
+        label = label.resize((label.width * step, label.height * step), Image.NEAREST)
+    return label

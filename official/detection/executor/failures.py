@@ -29,3 +29,32 @@ def unexpected_failure(exc, report):
         f"with --verbose for the traceback, and report it with {report} if the message does "
         "not say what to change"
     )
+
+
+def run_command(run, argv, *, verbose, report):
+    """`run(argv)` of a command-line script, whose failures end in one line.
+
+    `run` returns the exit code and reports the errors a user can cause itself (with
+    `fail`); any other exception becomes an `unexpected_failure` line. `verbose()` tells
+    whether to print tracebacks (read after the flags are parsed).
+    """
+    try:
+        return run(argv)
+    except Exception as exc:  # The last resort: one line, not a traceback.
+        return fail(unexpected_failure(exc, report), verbose())
+
+
+def fail(exc, verbose):
+    """Prints `error: <exc>` to stderr and returns the exit code 1; the traceback of the
+    exception being handled goes to the debug log, and with `verbose` to stderr first."""
+    import sys
+    import traceback
+
+    from absl import logging
+
+    details = traceback.format_exc()
+    logging.debug("%s", details)
+    if verbose:
+        print(details, file=sys.stderr, end="")
+    print(f"error: {exc}", file=sys.stderr)
+    return 1
