@@ -18,13 +18,15 @@ writes, for every image file that decodes:
 Image ids: when the label map file is a COCO annotation file that lists the file's name,
 its id there; otherwise the file's position in the sorted list of files, from 1, plus
 the largest image id of that annotation file (so ids never collide). Images are read
-with Pillow and converted to RGB (grayscale, palette, CMYK; the alpha channel is
-dropped), in the orientation they are stored in (EXIF rotation is not applied, as
-COCO annotations do not apply it). A file that does not decode is skipped and listed.
+as evaluation reads them: RGB and grayscale JPEGs with TensorFlow's decoder, the others
+with Pillow, converted to RGB (palette, CMYK; the alpha channel is dropped); in the
+orientation they are stored in (EXIF rotation is not applied, as COCO annotations do
+not apply it). A file that does not decode is skipped and listed.
 """
 
 import collections
 import glob
+import io
 import json
 import os
 import time
@@ -82,10 +84,18 @@ def find_images(pattern):
     return paths
 
 
-def read_image(path):
-    """uint8 [H, W, 3] RGB pixels of an image file; NotAnImageError if it does not decode."""
+def read_image(path, decode_jpeg=None):
+    """uint8 [H, W, 3] RGB pixels of an image file; NotAnImageError if it does not decode.
+
+    `decode_jpeg(bytes) -> pixels`, when given, decodes the RGB and grayscale JPEGs
+    (those evaluation reads as they are, see `predictors.Predictor.decode_jpeg`).
+    """
     try:
-        with Image.open(path) as image:
+        with open(path, "rb") as f:
+            data = f.read()
+        with Image.open(io.BytesIO(data)) as image:
+            if decode_jpeg and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                return decode_jpeg(data)
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 image = image.convert("RGBA")
@@ -172,11 +182,13 @@ def run_inference(
             results[path] = detections
             drawn = visualize.select_detections(detections, min_score_threshold, max_boxes_to_draw)
             picture = visualize.draw_image(image, drawn, label_map.names)
-            picture.save(os.path.join(output_dir, names[path]))
+            # The fastest zlib level: a fifth of the time of the default for files
+            # about a third larger.
+            picture.save(os.path.join(output_dir, names[path]), compress_level=1)
 
     for path in paths:
         try:
-            image = read_image(path)
+            image = read_image(path, predictor.decode_jpeg)
         except NotAnImageError as exc:
             if strict:
                 raise

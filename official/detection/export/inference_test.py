@@ -14,6 +14,7 @@ from pycocotools import coco as coco_api
 from pycocotools import mask as mask_api
 
 from official.detection import visualize
+from official.detection.dataloader import tf_example_builder, tf_example_decoder
 from official.detection.export import inference, label_map, predictors, saved_model
 from official.detection.testing import saved_models, script_runs
 
@@ -224,6 +225,22 @@ def test_grayscale_cmyk_and_alpha_images_become_rgb(folder):
         assert np.abs(image.astype(float) - expected).mean() <= tolerance, file_name
     with pytest.raises(inference.NotAnImageError, match="corrupt.jpg is not a decodable image"):
         inference.read_image(os.path.join(folder, CORRUPT))
+
+
+def test_jpegs_are_decoded_as_evaluation_decodes_them(models, folder):
+    """Pixels of the evaluation decoder of a record holding the same file: the detections
+    of evaluation, not those of Pillow's rounding of the inverse DCT."""
+    predictor = predictors.checkpoint_predictor(*_model(models, "retinanet"))
+    for file_name in ("photo.jpg", "gray.jpg"):
+        path = os.path.join(folder, file_name)
+        with open(path, "rb") as f:
+            example = tf_example_builder.build_example(f.read(), 1, 1, image_format="jpeg")
+        with tf.Graph().as_default(), tf.Session() as sess:
+            decoded = tf_example_decoder.TfExampleDecoder().decode(example.SerializeToString())
+            expected = sess.run(decoded["image"])
+        read = inference.read_image(path, predictor.decode_jpeg)
+        np.testing.assert_array_equal(read, expected, err_msg=file_name)
+        assert read.shape == inference.read_image(path).shape
 
 
 def test_strict_stops_at_the_corrupt_file_with_one_line(models, folder, tmp_path):

@@ -18,7 +18,12 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from official.detection.dataloader import factory as dataloader_factory
-from official.detection.dataloader import mode_keys, parser_ops, tf_example_builder
+from official.detection.dataloader import (
+    mode_keys,
+    parser_ops,
+    tf_example_builder,
+    tf_example_decoder,
+)
 from official.detection.export import saved_model
 from official.detection.modeling import factory as modeling_factory
 
@@ -55,6 +60,18 @@ class Predictor:
         self.fixed_batch_size = input_tensor.shape.as_list()[0]
         if input_type == "raw_image_tensor":
             self._build_raw_preprocessing(input_tensor.shape.as_list()[1:3])
+        with session.graph.as_default():
+            self._jpeg = tf.placeholder(tf.string, [], "inference_jpeg")
+            self._decoded_jpeg = tf_example_decoder.decode_image(self._jpeg)
+        session.graph.finalize()
+
+    def decode_jpeg(self, data):
+        """uint8 [H, W, 3] pixels of a JPEG file's bytes, decoded as evaluation decodes
+        them (Pillow's decoder rounds some pixels differently); ValueError if it fails."""
+        try:
+            return self._session.run(self._decoded_jpeg, {self._jpeg: data})
+        except tf.errors.OpError as exc:
+            raise ValueError(exc.message.splitlines()[0]) from None
 
     def _build_raw_preprocessing(self, input_size):
         if None in input_size:
@@ -154,7 +171,6 @@ def checkpoint_predictor(params, checkpoint_path):
         saved_model.check_checkpoint_fits(checkpoint, variables)
         session = tf.Session(graph=graph)
         tf.train.Saver(variables).restore(session, checkpoint)
-    graph.finalize()
     return Predictor(session, placeholder, "image_tensor", outputs)
 
 
