@@ -85,7 +85,8 @@ class Models:
         return self._dirs[name]
 
     def export(self, name, input_type, **options):
-        export_dir = os.path.join(self.root, f"{name}_{input_type}_{len(options)}")
+        suffix = "_".join(f"{k}={v}" for k, v in sorted(options.items()))
+        export_dir = os.path.join(self.root, f"{name}_{input_type}_{suffix}")
         if not os.path.exists(export_dir):
             saved_model.export_saved_model(
                 self.params(name),
@@ -475,3 +476,24 @@ def test_a_failure_nobody_foresaw_is_still_one_line(models, folder, tmp_path):
         *flags, f"--image_file_pattern={folder}", f"--output_dir={tmp_path / 'out'}", "--verbose"
     )
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_exports_without_their_description_are_read_from_the_graph(models, folder, tmp_path):
+    """An export without assets.extra/export_info.json: the parse op tells tf_example
+    from image_bytes, the normalisation scope normalised boxes."""
+    checkpoint = predictors.checkpoint_predictor(*_model(models, "retinanet"))
+    _, expected = _detections(checkpoint, folder, str(tmp_path / "checkpoint"))
+    exports = {
+        "tf_example": models.export("retinanet", "tf_example"),
+        "image_bytes": models.export(
+            "retinanet", "image_bytes", output_normalized_coordinates=True
+        ),
+    }
+    for input_type, export_dir in exports.items():
+        copy = str(tmp_path / input_type)
+        shutil.copytree(export_dir, copy)
+        os.remove(os.path.join(copy, saved_model.EXPORT_INFO_FILE))
+        predictor = predictors.saved_model_predictor(copy)
+        assert predictor.input_type == input_type
+        _, actual = _detections(predictor, folder, str(tmp_path / f"{input_type}_out"))
+        _assert_same_detections(actual, expected, input_type)

@@ -12,8 +12,6 @@ own pixels, so the inference tool does not care where the model came from:
 An `image_tensor` input takes one size per batch: `same_size_batches` says so.
 """
 
-import os
-
 import numpy as np
 import tensorflow.compat.v1 as tf
 
@@ -24,7 +22,7 @@ from official.detection.dataloader import (
     tf_example_builder,
     tf_example_decoder,
 )
-from official.detection.export import saved_model
+from official.detection.export import evaluation, saved_model
 from official.detection.modeling import factory as modeling_factory
 
 _PARSE_OPS = ("ParseExample", "ParseExampleV2", "ParseSingleExample")
@@ -180,10 +178,7 @@ def saved_model_predictor(export_dir):
     Raises:
       PredictorError: no SavedModel there, or a signature this tool cannot feed.
     """
-    if not any(
-        tf.io.gfile.exists(os.path.join(export_dir, name))
-        for name in ("saved_model.pb", "saved_model.pbtxt")
-    ):
+    if not tf.saved_model.loader.maybe_saved_model_directory(export_dir):
         raise PredictorError(
             f"no SavedModel in {export_dir!r} (--saved_model_dir); give the --export_dir of "
             "scripts/export_saved_model.py"
@@ -208,7 +203,10 @@ def saved_model_predictor(export_dir):
     (input_info,) = signature.inputs.values()
     input_tensor = graph.get_tensor_by_name(input_info.name)
     outputs = {key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()}
-    input_type = _input_type(graph, input_tensor)
+    # The export's description says how it is fed; without one (an export made before
+    # it was written), the graph does.
+    export_info = evaluation.read_export_info(export_dir)
+    input_type = export_info.get("input_type") or _input_type(graph, input_tensor)
     if input_type is None:
         session.close()
         raise PredictorError(
@@ -216,8 +214,11 @@ def saved_model_predictor(export_dir):
             f"{input_tensor.dtype.name}; this tool feeds uint8 images, float32 images or "
             "string images or tf.Examples (--saved_model_dir)"
         )
-    # `build_serving_outputs` names the scope of the normalisation of its boxes.
-    normalized = outputs["detection_boxes"].op.inputs[0].op.name.startswith("normalize_boxes")
+    normalized = export_info.get("output_normalized_coordinates")
+    if normalized is None:
+        # `build_serving_outputs` names the scope of the normalisation of its boxes.
+        boxes_input = outputs["detection_boxes"].op.inputs[0].op
+        normalized = boxes_input.name.startswith("normalize_boxes")
     return Predictor(session, input_tensor, input_type, outputs, normalized_boxes=normalized)
 
 
