@@ -519,3 +519,56 @@ def test_exports_without_their_description_are_read_from_the_graph(models, folde
         assert predictor.input_type == input_type
         _, actual = _detections(predictor, folder, str(tmp_path / f"{input_type}_out"))
         _assert_same_detections(actual, expected, input_type)
+
+
+def _save_signature(export_dir, signature_key, dtype, shape):
+    """A SavedModel whose one input (named `input`) passes to four detection outputs."""
+    with tf.Graph().as_default(), tf.Session() as sess:
+        placeholder = tf.placeholder(dtype, shape, "input")
+        value = tf.reduce_sum(tf.cast(placeholder, tf.float32))
+        outputs = {key: tf.identity(value, name=key) for key in saved_model.DETECTION_KEYS}
+        signature = tf.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"input": placeholder}, outputs=outputs
+        )
+        builder = tf.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(
+            sess,
+            [tf.saved_model.tag_constants.SERVING],
+            signature_def_map={signature_key: signature},
+        )
+        builder.save()
+    return export_dir
+
+
+@pytest.mark.parametrize(
+    "signature_key, dtype, shape, message",
+    [
+        (
+            "predict",
+            tf.uint8,
+            [None, None, None, 3],
+            "has no 'serving_default' signature with one input and the outputs num_detections, "
+            "detection_boxes, detection_classes, detection_scores (--saved_model_dir); export "
+            "it with scripts/export_saved_model.py",
+        ),
+        (
+            "serving_default",
+            tf.int32,
+            [None, None, None, 3],
+            "is int32; this tool feeds uint8 images, float32 images or string images or "
+            "tf.Examples (--saved_model_dir)",
+        ),
+        (
+            "serving_default",
+            tf.float32,
+            [None, None, None, 3],
+            "the raw_image_tensor input input:0 has no static size ([None, None]) "
+            "(--saved_model_dir); export it with --input_image_size",
+        ),
+    ],
+)
+def test_saved_models_the_tool_cannot_feed(signature_key, dtype, shape, message, tmp_path):
+    export_dir = _save_signature(str(tmp_path / "export"), signature_key, dtype, shape)
+    with pytest.raises(predictors.PredictorError) as info:
+        predictors.saved_model_predictor(export_dir)
+    assert message in str(info.value)
