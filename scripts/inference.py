@@ -16,6 +16,7 @@ from absl import app, flags
 from official.detection.configs import factory as config_factory
 from official.detection.configs import loader
 from official.detection.executor import failures
+from official.detection.export import command_line
 
 flags.DEFINE_string(
     "image_file_pattern", None, "A directory of images, or a glob such as 'photos/*.jpg'."
@@ -52,33 +53,25 @@ flags.DEFINE_boolean(
 FLAGS = flags.FLAGS
 
 
-class UsageError(ValueError):
-    """Flag values that cannot run."""
-
-
 def check_flags(argv):
-    if len(argv) > 1:
-        raise UsageError(f"unexpected positional arguments {argv[1:]}; all options are --flags")
-    for name in ("image_file_pattern", "output_dir"):
-        if not getattr(FLAGS, name):
-            raise UsageError(f"--{name} is required (--{name}); see --help")
+    command_line.check_required(argv, ("image_file_pattern", "output_dir"))
     if bool(FLAGS.checkpoint_path) == bool(FLAGS.saved_model_dir):
-        raise UsageError(
+        raise command_line.UsageError(
             "give the model as one of --checkpoint_path or --saved_model_dir "
             "(--checkpoint_path, --saved_model_dir); see --help"
         )
     if FLAGS.batch_size < 1:
-        raise UsageError(
+        raise command_line.UsageError(
             f"--batch_size={FLAGS.batch_size} is not a number of images (--batch_size); "
             "give 1 or more"
         )
     if not 0.0 <= FLAGS.min_score_threshold <= 1.0:
-        raise UsageError(
+        raise command_line.UsageError(
             f"--min_score_threshold={FLAGS.min_score_threshold} is not a score "
             "(--min_score_threshold); give a value from 0 to 1"
         )
     if FLAGS.max_boxes_to_draw < 0:
-        raise UsageError(
+        raise command_line.UsageError(
             f"--max_boxes_to_draw={FLAGS.max_boxes_to_draw} is negative (--max_boxes_to_draw); "
             "give 0 or more"
         )
@@ -95,7 +88,7 @@ def _run(argv):
         check_flags(argv)
         labels = label_map.load_label_map(FLAGS.label_map_file)
         paths = inference.find_images(FLAGS.image_file_pattern)
-    except (UsageError, label_map.LabelMapError, inference.InferenceError) as exc:
+    except (command_line.UsageError, label_map.LabelMapError, inference.InferenceError) as exc:
         return _fail(exc)
     # TensorFlow loads only once the command line is known good.
     from official.detection import tf_compat
@@ -106,16 +99,11 @@ def _run(argv):
         with tf_compat.quiet_deprecations():
             predictor = _predictor(predictors, saved_model)
         print(f"model ready in {time.time() - start:.1f} s; {len(paths)} files")
-        summary = inference.run_inference(
-            predictor,
-            paths,
-            FLAGS.output_dir,
-            labels,
-            batch_size=FLAGS.batch_size,
-            min_score_threshold=FLAGS.min_score_threshold,
-            max_boxes_to_draw=FLAGS.max_boxes_to_draw,
-            strict=FLAGS.strict,
-        )
+        options = {
+            name: FLAGS[name].value
+            for name in ("batch_size", "min_score_threshold", "max_boxes_to_draw", "strict")
+        }
+        summary = inference.run_inference(predictor, paths, FLAGS.output_dir, labels, **options)
     except (
         loader.ConfigError,
         saved_model.ExportError,

@@ -94,12 +94,17 @@ def _input_image_size():
     return values
 
 
-def _check_flags(argv):
+def check_required(argv, names):
+    """Raises UsageError for positional arguments or a flag of `names` left empty."""
     if len(argv) > 1:
         raise UsageError(f"unexpected positional arguments {argv[1:]}; all options are --flags")
-    for name in ("export_dir", "checkpoint_path"):
+    for name in names:
         if not getattr(FLAGS, name):
             raise UsageError(f"--{name} is required (--{name}); see --help")
+
+
+def _check_flags(argv):
+    check_required(argv, ("export_dir", "checkpoint_path"))
 
 
 def run_export(argv, export, check_flags=None):
