@@ -97,6 +97,7 @@ def benchmark_model(tf, args, config_name, work_dir):
     size = [args.image_size, args.image_size]
     params = saved_model.load_export_config(model, config_file, args.params_override, size)
     model_dir = os.path.join(work_dir, config_name)
+    os.makedirs(model_dir, exist_ok=True)
     checkpoint = saved_models.save_initialised_checkpoint(params, model_dir)
     export_dir = os.path.join(model_dir, "export")
     _, export_seconds = _elapsed(
