@@ -15,8 +15,6 @@ images one size at a time (image_tensor), or the evaluation parser's normalised 
 and boxes are mapped back to the original pixels with the parser's scale).
 """
 
-import json
-import os
 import time
 
 import numpy as np
@@ -34,15 +32,6 @@ _DETECTION_OUTPUTS = saved_model.DETECTION_KEYS + ("detection_masks",)
 
 class SavedModelEvalError(ValueError):
     """A SavedModel that cannot be evaluated with this config; the message says why."""
-
-
-def read_export_info(export_dir):
-    """The export's description (`saved_model.EXPORT_INFO_FILE`), or {} when it has none."""
-    path = os.path.join(export_dir, saved_model.EXPORT_INFO_FILE)
-    if not tf.io.gfile.exists(path):
-        return {}
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 def _load(sess, export_dir):
@@ -69,21 +58,6 @@ def _signature_input(signature, input_type):
     batch = dims[0] if dims and dims[0] > 0 else None
     size = dims[1:3] if input_type == "raw_image_tensor" else None
     return info.name, batch, size
-
-
-def _input_type(signature, export_info):
-    """The export's input type: from its description, else from the input's dtype."""
-    if export_info.get("input_type"):
-        return export_info["input_type"]
-    (info,) = signature.inputs.values()
-    dtype = tf.as_dtype(info.dtype)
-    if dtype == tf.uint8:
-        return "image_tensor"
-    if dtype == tf.float32:
-        return "raw_image_tensor"
-    # A string input without a description: serialized records are the safe guess only
-    # when the input is named so; encoded images otherwise.
-    return "tf_example" if "example" in info.name.lower() else "image_bytes"
 
 
 def _with_sources(parser):
@@ -206,7 +180,7 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
     Returns:
       (step, metrics dict); step is the exported checkpoint's global step (0 if unknown).
     """
-    export_info = read_export_info(export_dir)
+    export_info = saved_model.read_export_info(export_dir)
     step = int(export_info.get("global_step", 0))
     evaluator = evaluator_fn()
     input_fn = input_reader.InputFn(
@@ -220,7 +194,15 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         start = time.time()
         signature = _load(sess, export_dir)
         load_seconds = time.time() - start
-        input_type = _input_type(signature, export_info)
+        (input_info,) = signature.inputs.values()
+        input_type = saved_model.served_input_type(
+            graph, graph.get_tensor_by_name(input_info.name), export_info
+        )
+        if input_type is None:
+            raise SavedModelEvalError(
+                f"the input {input_info.name} of {export_dir} is not an input type of "
+                "scripts/export_saved_model.py (--saved_model_dir); export it with that script"
+            )
         run = _Runner(sess, signature, input_type, export_info)
         _check_fits(params, signature, input_type, run.size, export_dir)
         next_batch = tf.data.make_one_shot_iterator(input_fn()).get_next()

@@ -22,11 +22,8 @@ from official.detection.dataloader import (
     tf_example_builder,
     tf_example_decoder,
 )
-from official.detection.export import evaluation, saved_model
+from official.detection.export import saved_model
 from official.detection.modeling import factory as modeling_factory
-
-_PARSE_OPS = ("ParseExample", "ParseExampleV2", "ParseSingleExample")
-_INPUT_DTYPES = {tf.uint8: "image_tensor", tf.float32: "raw_image_tensor"}
 
 
 class PredictorError(ValueError):
@@ -205,8 +202,8 @@ def saved_model_predictor(export_dir):
     outputs = {key: graph.get_tensor_by_name(info.name) for key, info in signature.outputs.items()}
     # The export's description says how it is fed; without one (an export made before
     # it was written), the graph does.
-    export_info = evaluation.read_export_info(export_dir)
-    input_type = export_info.get("input_type") or _input_type(graph, input_tensor)
+    export_info = saved_model.read_export_info(export_dir)
+    input_type = saved_model.served_input_type(graph, input_tensor, export_info)
     if input_type is None:
         session.close()
         raise PredictorError(
@@ -220,14 +217,3 @@ def saved_model_predictor(export_dir):
         boxes_input = outputs["detection_boxes"].op.inputs[0].op
         normalized = boxes_input.name.startswith("normalize_boxes")
     return Predictor(session, input_tensor, input_type, outputs, normalized_boxes=normalized)
-
-
-def _input_type(graph, input_tensor):
-    if input_tensor.dtype == tf.string:
-        # The parse runs in the loop over images: a function of the graph on TensorFlow 2.
-        graph_def = graph.as_graph_def()
-        op_types = {node.op for node in graph_def.node}
-        for function in graph_def.library.function:
-            op_types.update(node.op for node in function.node_def)
-        return "tf_example" if op_types & set(_PARSE_OPS) else "image_bytes"
-    return _INPUT_DTYPES.get(input_tensor.dtype)

@@ -55,6 +55,35 @@ DETECTION_KEYS = ("num_detections", "detection_boxes", "detection_classes", "det
 EXPORT_INFO_FILE = os.path.join("assets.extra", "export_info.json")
 
 
+# How a SavedModel without an export description is fed, read from its graph.
+_PARSE_OPS = ("ParseExample", "ParseExampleV2", "ParseSingleExample")
+_INPUT_DTYPES = {tf.uint8: "image_tensor", tf.float32: "raw_image_tensor"}
+
+
+def read_export_info(export_dir):
+    """The export's description (EXPORT_INFO_FILE), or {} when it has none."""
+    path = os.path.join(export_dir, EXPORT_INFO_FILE)
+    if not tf.io.gfile.exists(path):
+        return {}
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def served_input_type(graph, input_tensor, export_info):
+    """The input type of a loaded SavedModel: from its description, else from its graph
+    (an export made before descriptions were written); None for an input it cannot be."""
+    if export_info.get("input_type"):
+        return export_info["input_type"]
+    if input_tensor.dtype == tf.string:
+        # The parse runs in the loop over images: a function of the graph on TensorFlow 2.
+        graph_def = graph.as_graph_def()
+        op_types = {node.op for node in graph_def.node}
+        for function in graph_def.library.function:
+            op_types.update(node.op for node in function.node_def)
+        return "tf_example" if op_types & set(_PARSE_OPS) else "image_bytes"
+    return _INPUT_DTYPES.get(input_tensor.dtype)
+
+
 class ExportError(ValueError):
     """An export the user asked for that cannot be made; the message says why and what to do."""
 
