@@ -6,8 +6,9 @@
 
 The SavedModel has one signature, `serving_default`, under the tag `serve`: the input
 named --input_name (see --input_type) and the outputs num_detections,
-detection_boxes, detection_classes, detection_scores, detection_masks (Mask R-CNN)
-and image_info (--output_image_info). See official/detection/export/saved_model.py.
+detection_boxes, detection_classes, detection_scores, detection_masks (Mask R-CNN;
+per box, or pasted into the image with --output_full_image_masks) and image_info
+(--output_image_info). See official/detection/export/saved_model.py.
 """
 
 import time

@@ -107,7 +107,8 @@ def convert_detections(predictions, b, image_id, *, include_mask):
     """COCO results entries of image `b` of a prediction batch (see `COCOEvaluator.update`
     for the fields), with `image_id`: the `num_detections` valid detections, `bbox`
     [x, y, w, h], and with `include_mask` the masks pasted to the original image size
-    (`image_info[b][0]`) as RLE `segmentation`s with str counts.
+    (`image_info[b][0]`) as RLE `segmentation`s with str counts. uint8 masks are taken
+    as pasted already (an export's full-image masks, image b's from the top left).
     """
     count = int(predictions["num_detections"][b])
     boxes = np.asarray(predictions["detection_boxes"][b][:count], np.float64)
@@ -129,15 +130,23 @@ def convert_detections(predictions, b, image_id, *, include_mask):
     ]
     if include_mask and count:
         height, width = np.round(predictions["image_info"][b][0]).astype(int)
-        masks = paste_instance_masks(
-            predictions["detection_masks"][b][:count], boxes, height, width
-        )
+        masks = np.asarray(predictions["detection_masks"][b][:count])
+        if masks.dtype == np.uint8:
+            masks = _fit_to_size(masks, height, width)
+        else:
+            masks = paste_instance_masks(masks, boxes, height, width)
         for result, rle in zip(
             results, mask_api.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
         ):
             rle["counts"] = rle["counts"].decode("ascii")
             result["segmentation"] = rle
     return results
+
+
+def _fit_to_size(masks, height, width):
+    """[N, h, w] -> [N, height, width]: cut, or padded with 0, at the bottom and right."""
+    masks = masks[:, :height, :width]
+    return np.pad(masks, [(0, 0), (0, height - masks.shape[1]), (0, width - masks.shape[2])])
 
 
 class COCOEvaluator:
@@ -214,7 +223,8 @@ class COCOEvaluator:
             `num_detections` [B], `detection_boxes` [B, M, 4] [ymin, xmin, ymax, xmax]
             original-image pixels, `detection_scores` [B, M], `detection_classes`
             [B, M] dataset class ids; with masks `detection_masks` [B, M, mh, mw]
-            probabilities and `image_info` [B, 4, 2] (row 0 is the original size).
+            probabilities (or uint8 full-image masks, see `convert_detections`) and
+            `image_info` [B, 4, 2] (row 0 is the original size).
             Ground truth may ride along as `groundtruths/<field>` keys or a nested
             `groundtruths` dict.
           groundtruths: dict of NumPy arrays (fields in `coco_groundtruth`); needed

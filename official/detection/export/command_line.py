@@ -59,6 +59,12 @@ def define_flags(*, export_dir_help, batch_size, batch_size_help, input_type, in
     flags.DEFINE_boolean("cast_num_detections_to_float", False, "num_detections as float32.")
     flags.DEFINE_boolean("cast_detection_classes_to_float", False, "detection_classes as float32.")
     flags.DEFINE_boolean(
+        "output_full_image_masks",
+        False,
+        "Mask R-CNN: detection_masks pasted into the original image (uint8 0/1, the "
+        "largest original size of the batch) instead of each box's float mask.",
+    )
+    flags.DEFINE_boolean(
         "verbose", False, "On a failure, print the Python traceback as well as the error line."
     )
 

@@ -103,7 +103,7 @@ class _Runner:
     def _run_rows(self, feeds):
         """Each row alone (as a batch of one, or tiled to the static batch)."""
         rows = [self._run(feed[np.newaxis], 1) for feed in feeds]
-        return {key: np.concatenate([row[key] for row in rows]) for key in rows[0]}
+        return {key: saved_model.concatenate_outputs([row[key] for row in rows]) for key in rows[0]}
 
     def __call__(self, features, labels):
         count = len(features["serialized"])
@@ -146,15 +146,23 @@ class _Runner:
             self._run(feeds[i : i + step], len(feeds[i : i + step]))
             for i in range(0, len(feeds), step)
         ]
-        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        return {
+            key: saved_model.concatenate_outputs([part[key] for part in parts]) for key in parts[0]
+        }
 
 
-def _check_fits(params, signature, input_type, size, export_dir):
+def _check_fits(params, signature, input_type, size, export_dir, export_info):
     has_masks = "detection_masks" in signature.outputs
     if params.eval.type == "box_and_mask" and not has_masks:
         raise SavedModelEvalError(
             f"eval.type is box_and_mask but {export_dir} has no detection_masks output "
             "(--saved_model_dir); evaluate it with eval.type=box, or export a Mask R-CNN"
+        )
+    if input_type == "raw_image_tensor" and export_info.get("output_full_image_masks"):
+        raise SavedModelEvalError(
+            f"{export_dir} pastes its masks into the raw input, not the original images "
+            "(--saved_model_dir); evaluate an export without --output_full_image_masks, or "
+            "of another --input_type"
         )
     if input_type == "raw_image_tensor":
         parser_size = list(params[dataloader_factory.parser_name(params)].output_size)
@@ -204,7 +212,7 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
                 "scripts/export_saved_model.py (--saved_model_dir); export it with that script"
             )
         run = _Runner(sess, signature, input_type, export_info)
-        _check_fits(params, signature, input_type, run.size, export_dir)
+        _check_fits(params, signature, input_type, run.size, export_dir, export_info)
         next_batch = tf.data.make_one_shot_iterator(input_fn()).get_next()
         start = last_progress = time.time()
         num_images = 0

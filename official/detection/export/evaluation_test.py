@@ -129,6 +129,8 @@ CASES = [
     ("retinanet", "raw_image_tensor", 2, {}),
     ("mask_rcnn", "tf_example", 0, {}),
     ("mask_rcnn", "image_bytes", 0, {"output_image_info": False}),
+    ("mask_rcnn", "image_bytes", 3, {"output_full_image_masks": True}),
+    ("mask_rcnn", "image_tensor", 0, {"output_full_image_masks": True}),
 ]
 
 
@@ -157,6 +159,31 @@ def test_savedmodel_evaluation_equals_checkpoint_evaluation(
     assert metrics == pytest.approx(checkpoint_metrics, abs=1e-4)
     if model == "mask_rcnn":
         assert "mask_AP" in metrics
+
+
+def test_masks_pasted_into_raw_images_are_not_evaluated(trained, records, tmp_path):
+    from official.detection.executor import runner
+
+    model_dir = trained["mask_rcnn"]
+    export_dir = str(tmp_path / "export")
+    saved_model.export_saved_model(
+        _params("mask_rcnn", records, model_dir),
+        export_dir,
+        model_dir,
+        input_type="raw_image_tensor",
+        output_full_image_masks=True,
+    )
+    with pytest.raises(runner.RunError) as raised:
+        runner.run(
+            _params("mask_rcnn", records, str(tmp_path / "run")),
+            mode="eval",
+            saved_model_dir=export_dir,
+        )
+    assert str(raised.value) == (
+        f"{export_dir} pastes its masks into the raw input, not the original images "
+        "(--saved_model_dir); evaluate an export without --output_full_image_masks, or of "
+        "another --input_type"
+    )
 
 
 def _run_main(*args):

@@ -170,7 +170,12 @@ def export_frozen_graph(
         model = modeling_factory.build_model(params, compiled_device=True)
         if include_postprocess:
             outputs = saved_model.build_serving_outputs(
-                model, anchor_boxes, images, image_info, **output_options
+                model,
+                anchor_boxes,
+                images,
+                image_info,
+                full_image_size=input_image_size,  # Every input is of this size.
+                **output_options,
             )
         else:
             outputs = build_raw_outputs(

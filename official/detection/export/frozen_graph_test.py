@@ -11,6 +11,7 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import mode_keys, tf_example_builder
+from official.detection.evaluation import mask_paste
 from official.detection.export import frozen_graph
 from official.detection.modeling import base_model
 from official.detection.modeling import factory as modeling_factory
@@ -87,6 +88,39 @@ def test_imported_graph_gives_the_checkpoints_predictions(family, checkpoints, t
     for input_type, result in zip(feeds, results):
         (outputs,) = result["outputs"]
         exports.assert_same_detections(outputs, expected, f"{family} {input_type}")
+
+
+def test_full_image_masks_have_a_static_shape(checkpoints, tmp_path):
+    """ATC compiles static shapes: the pasted masks of an image_tensor graph have the
+    input's size in the graph, and equal the per-box masks pasted as evaluation does."""
+    params = exports.family_config("mask_rcnn")
+    image = _input_image(params)
+    graphs = [
+        frozen_graph.export_frozen_graph(
+            params,
+            str(tmp_path / str(full)),
+            checkpoints.model_dir("mask_rcnn"),
+            batch_size=2,
+            output_full_image_masks=full,
+        )
+        for full in (False, True)
+    ]
+    slots = params.postprocess.max_total_size
+    outputs = dict((name, shape) for name, _, shape in graphs[1].outputs)
+    assert outputs["detection_masks"] == [2, slots, *image.shape[:2]]
+    feed = np.stack([image, image[::-1]])
+    per_box, full = (
+        result["outputs"][0]
+        for result in saved_models.run_in_fresh_process(
+            [_job(graph, feed) for graph in graphs], str(tmp_path)
+        )
+    )
+    assert full["detection_masks"].dtype == np.uint8 and full["detection_masks"].sum() > 100
+    for b in range(2):
+        expected = mask_paste.paste_instance_masks(
+            per_box["detection_masks"][b], per_box["detection_boxes"][b], *image.shape[:2]
+        )
+        exports.assert_same_pasted_masks(full["detection_masks"][b], expected, b)
 
 
 def _head_outputs(params, checkpoint, images):

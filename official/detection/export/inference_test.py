@@ -16,7 +16,7 @@ from pycocotools import mask as mask_api
 from official.detection import visualize
 from official.detection.dataloader import tf_example_builder, tf_example_decoder
 from official.detection.export import inference, label_map, predictors, saved_model
-from official.detection.testing import saved_models, script_runs
+from official.detection.testing import exports, saved_models, script_runs
 
 HERE = os.path.dirname(__file__)
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -286,9 +286,10 @@ def _same(a, e):
     )
 
 
-def _assert_same_detections(actual, expected, where):
+def _assert_same_detections(actual, expected, where, pasted_in_graph=False):
     """The same detections to 1e-5; two whose scores differ by float rounding only may
-    come in either order."""
+    come in either order. `pasted_in_graph`: the actual masks are an export's full-image
+    masks."""
     assert len(actual) == len(expected) > 0, where
     unmatched = list(actual)
     for e in expected:
@@ -296,19 +297,30 @@ def _assert_same_detections(actual, expected, where):
         assert matches, f"{where}: no detection like {e}"
         a = unmatched.pop(matches[0])
         if "segmentation" in e:
-            # Masks are thresholded at 0.5: allow a pixel or two at the border to flip.
             a_mask, e_mask = (mask_api.decode(d["segmentation"]) for d in (a, e))
-            assert np.sum(a_mask != e_mask) <= 2, where
+            if pasted_in_graph:
+                exports.assert_same_pasted_masks(a_mask, e_mask, where)
+            else:
+                # Masks are thresholded at 0.5: allow a pixel or two at the border to flip.
+                assert np.sum(a_mask != e_mask) <= 2, where
+
+
+# Full-image masks in batches of two: the images of a batch, and the batches of a
+# call, differ in size.
+FULL_MASKS = {"output_full_image_masks": True, "batch_size": 2}
 
 
 @pytest.mark.parametrize(
-    "name, input_type",
-    [("retinanet", t) for t in saved_model.INPUT_TYPES] + [("mask_rcnn", "image_bytes")],
+    "name, input_type, options",
+    [("retinanet", t, {}) for t in saved_model.INPUT_TYPES]
+    + [("mask_rcnn", "image_bytes", {}), ("mask_rcnn", "image_bytes", FULL_MASKS)],
 )
-def test_saved_model_gives_the_checkpoints_detections(name, input_type, models, folder, tmp_path):
+def test_saved_model_gives_the_checkpoints_detections(
+    name, input_type, options, models, folder, tmp_path
+):
     from_checkpoint = predictors.checkpoint_predictor(models.params(name), models.model_dir(name))
     _, expected = _detections(from_checkpoint, folder, str(tmp_path / "checkpoint"))
-    from_saved_model = predictors.saved_model_predictor(models.export(name, input_type))
+    from_saved_model = predictors.saved_model_predictor(models.export(name, input_type, **options))
     assert from_saved_model.input_type == input_type
     assert from_saved_model.include_mask == (name == "mask_rcnn")
     _, served = _detections(from_saved_model, folder, str(tmp_path / "saved_model"), 3)
@@ -317,7 +329,9 @@ def test_saved_model_gives_the_checkpoints_detections(name, input_type, models, 
         # before NMS: only images of the input's aspect (square) get exactly the same.
         square = _sorted_ids()["alpha.png"]
         served, expected = ([d for d in ds if d["image_id"] == square] for ds in (served, expected))
-    _assert_same_detections(served, expected, f"{name} {input_type}")
+    _assert_same_detections(
+        served, expected, f"{name} {input_type}", options.get("output_full_image_masks", False)
+    )
 
 
 def test_a_saved_model_with_fixed_batch_and_normalised_float_outputs(models, folder, tmp_path):

@@ -90,11 +90,12 @@ class Predictor:
           num_detections int32 [B], detection_boxes float32 [B, M, 4] [ymin, xmin, ymax,
           xmax] in each image's pixels, detection_classes int32 [B, M],
           detection_scores float32 [B, M], and for Mask R-CNN detection_masks float32
-          [B, M, T, T] (each detection's mask inside its box).
+          [B, M, T, T] (each detection's mask inside its box), or uint8 [B, M, H, W]
+          from an export with full-image masks (image b's from the top left).
         """
         step = self.fixed_batch_size or len(images)
         parts = [self._predict_batch(images[i : i + step]) for i in range(0, len(images), step)]
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        return {key: saved_model.concatenate_outputs([p[key] for p in parts]) for key in parts[0]}
 
     def _predict_batch(self, images):
         count = len(images)

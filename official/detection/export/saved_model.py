@@ -22,7 +22,13 @@ Outputs (M = postprocess.max_total_size):
   detection_classes: int32 [B, M] (float32 with cast_detection_classes_to_float).
   detection_scores: float32 [B, M].
   detection_masks: float32 [B, M, T, T] in [0, 1], Mask R-CNN only: each detection's
-    mask inside its box (T = architecture.mask_target_size).
+    mask inside its box (T = architecture.mask_target_size). With
+    output_full_image_masks, uint8 [B, M, H, W] in {0, 1} instead: the masks pasted into
+    the original image as evaluation pastes them (see `mask_ops.paste_instance_masks`),
+    H x W being the largest original size in the batch. Image b's masks fill its own
+    size, image_info[b, 0], from the top left, and are 0 beyond it; images of one size
+    (every image_tensor batch) fill the whole output. raw_image_tensor masks are in the
+    input's pixels, like its boxes.
   image_info: float32 [B, 4, 2] with output_image_info: original size, scaled size,
     scale and offset (see `preprocess_ops.compute_resize_params`).
 """
@@ -30,6 +36,7 @@ Outputs (M = postprocess.max_total_size):
 import json
 import os
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from official.detection.atomic_file import write_atomically
@@ -38,7 +45,7 @@ from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import mode_keys, parser_ops, tf_example_decoder
 from official.detection.modeling import base_model
 from official.detection.modeling import factory as modeling_factory
-from official.detection.ops import box_ops
+from official.detection.ops import box_ops, mask_ops
 
 INPUT_TYPES = ("raw_image_tensor", "image_tensor", "image_bytes", "tf_example")
 SIGNATURE_KEY = "serving_default"
@@ -48,6 +55,7 @@ OUTPUT_OPTIONS = (
     "output_normalized_coordinates",
     "cast_num_detections_to_float",
     "cast_detection_classes_to_float",
+    "output_full_image_masks",
 )
 DETECTION_KEYS = ("num_detections", "detection_boxes", "detection_classes", "detection_scores")
 # What the export was made from and how it is fed, beside the SavedModel (TensorFlow
@@ -230,10 +238,14 @@ def build_serving_outputs(
     output_normalized_coordinates=False,
     cast_num_detections_to_float=False,
     cast_detection_classes_to_float=False,
+    output_full_image_masks=False,
+    full_image_size=None,
 ):
     """The model's PREDICT outputs for `images`, as the signature's dict of tensors.
 
     `anchor_boxes` are the parser's, {level: [H_l, W_l, A * 4]}, for one image.
+    `full_image_size` [h, w] Python ints: the original size of every image, when the
+    input fixes it, for a static shape of full-image masks.
     """
     batch = tf.shape(images)[0]
     labels = {
@@ -246,6 +258,8 @@ def build_serving_outputs(
     spec = model.model_fn({"images": images, "labels": labels}, None, base_model.PREDICT)
     keys = DETECTION_KEYS + (("detection_masks",) if "detection_masks" in spec.predictions else ())
     outputs = {key: spec.predictions[key] for key in keys}
+    if output_full_image_masks:
+        outputs["detection_masks"] = _full_image_masks(outputs, image_info, full_image_size)
     if output_normalized_coordinates:
         outputs["detection_boxes"] = box_ops.normalize_boxes(
             outputs["detection_boxes"], image_info[:, 0:1, :]
@@ -258,6 +272,33 @@ def build_serving_outputs(
         outputs["image_info"] = image_info
     # Named graph nodes, for users of the graph without the signature.
     return {key: tf.identity(value, name=key) for key, value in outputs.items()}
+
+
+def _full_image_masks(outputs, image_info, full_image_size):
+    if "detection_masks" not in outputs:
+        raise ExportError(
+            "only a Mask R-CNN has masks to paste (--output_full_image_masks); leave the "
+            "flag out for this model"
+        )
+    if full_image_size is None:
+        size = tf.cast(tf.round(tf.reduce_max(image_info[:, 0, :], axis=0)), tf.int32)
+        full_image_size = [size[0], size[1]]
+    return mask_ops.paste_instance_masks(
+        outputs["detection_masks"], outputs["detection_boxes"], *full_image_size
+    )
+
+
+def concatenate_outputs(parts):
+    """Row-wise concatenation of one output of several runs, whose trailing sizes may
+    differ (full-image masks of batches of other image sizes): padded with 0 at the end
+    of each axis, as the signature pads images of one batch."""
+    size = np.max([part.shape[1:] for part in parts], axis=0)
+    return np.concatenate(
+        [
+            np.pad(part, [(0, 0)] + [(0, s - n) for s, n in zip(size, part.shape[1:])])
+            for part in parts
+        ]
+    )
 
 
 def load_export_config(model, config_file=None, params_override=None, input_image_size=None):
@@ -329,7 +370,15 @@ def export_saved_model(
             input_image_size=input_image_size,
         )
         model = modeling_factory.build_model(params)
-        outputs = build_serving_outputs(model, anchor_boxes, images, image_info, **output_options)
+        outputs = build_serving_outputs(
+            model,
+            anchor_boxes,
+            images,
+            image_info,
+            # Raw images are their own original: masks at the input size.
+            full_image_size=input_image_size if input_type == "raw_image_tensor" else None,
+            **output_options,
+        )
         variables = tf.global_variables()
         check_checkpoint_fits(checkpoint, variables)
         signature = tf.saved_model.signature_def_utils.predict_signature_def(

@@ -10,9 +10,16 @@ import tensorflow.compat.v1 as tf
 
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import tf_example_builder
+from official.detection.evaluation import mask_paste
 from official.detection.export import saved_model
 from official.detection.testing import exports, saved_models, script_runs
-from official.detection.testing.exports import ALL_DETECTIONS, FAMILIES, TINY_CONFIG
+from official.detection.testing.exports import (
+    ALL_DETECTIONS,
+    FAMILIES,
+    MASK_RCNN_CONFIG,
+    MASK_RCNN_EXPORT,
+    TINY_CONFIG,
+)
 
 SCRIPT = os.path.join(exports.REPO, "scripts", "export_saved_model.py")
 
@@ -111,6 +118,50 @@ def test_command_line_options_shape_the_signature(checkpoints, tmp_path):
     np.testing.assert_array_equal(outputs["num_detections"], [20.0, 20.0])
     boxes = outputs["detection_boxes"]
     assert boxes.min() >= 0.0 and boxes.max() <= 1.0 and boxes.max() > 0.5
+
+
+def test_full_image_masks_are_the_per_box_masks_pasted(checkpoints, tmp_path):
+    """One image_bytes batch of three sizes: each image's pasted masks fill its own size
+    from the top left of the batch's largest, as evaluation pastes the per-box masks."""
+    model_dir = checkpoints.model_dir("mask_rcnn")
+    params = exports.family_config("mask_rcnn")
+    arrays, formats = exports.sample_images([64, 64])
+    arrays, formats = arrays[1:], formats[1:]  # 96x96, 60x96, 50x130
+    encoded = np.array(
+        [tf_example_builder.encode_image(a, f) for a, f in zip(arrays, formats)], object
+    )
+    per_box_dir = str(tmp_path / "per_box")
+    saved_model.export_saved_model(params, per_box_dir, model_dir, input_type="image_bytes")
+    full_dir = str(tmp_path / "full")
+    result = _run_script(
+        "--model=mask_rcnn",
+        f"--config_file={MASK_RCNN_CONFIG}",
+        f"--params_override={MASK_RCNN_EXPORT}",
+        f"--checkpoint_path={model_dir}",
+        f"--export_dir={full_dir}",
+        "--input_type=image_bytes",
+        "--output_full_image_masks",
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    per_box, full = saved_models.run_in_fresh_process(
+        [{"export_dir": d, "feeds": [encoded]} for d in (per_box_dir, full_dir)], str(tmp_path)
+    )
+    ((per_box,), (full,)) = per_box["outputs"], full["outputs"]
+    for key in saved_model.DETECTION_KEYS:
+        np.testing.assert_allclose(full[key], per_box[key], rtol=1e-5, atol=1e-5, err_msg=key)
+    masks = full["detection_masks"]
+    slots = params.postprocess.max_total_size
+    assert masks.dtype == np.uint8 and masks.shape == (3, slots, 96, 130)
+    assert masks.max() == 1 and masks.sum() > 1000
+    for b, image in enumerate(arrays):
+        height, width = image.shape[:2]
+        expected = mask_paste.paste_instance_masks(
+            per_box["detection_masks"][b], per_box["detection_boxes"][b], height, width
+        )
+        exports.assert_same_pasted_masks(masks[b, :, :height, :width], expected, b)
+        assert not masks[b, :, height:].any() and not masks[b, :, :, width:].any(), b
+    with open(os.path.join(full_dir, saved_model.EXPORT_INFO_FILE)) as f:
+        assert '"output_full_image_masks": true' in f.read()
 
 
 def test_a_failure_nobody_foresaw_is_still_one_line(checkpoints, tmp_path):

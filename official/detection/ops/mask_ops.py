@@ -1,4 +1,6 @@
-"""Mask targets of the mask head from the parser's per-box mask crops.
+"""Masks in the graph: the mask head's targets, and its outputs pasted into the image.
+
+Targets (`crop_mask_targets`) come from the parser's per-box mask crops.
 
 The parser stores each ground-truth mask as an S x S crop of its gt box
 (`maskrcnn_parser`, `gt_masks`): crop pixel (i, j) is the mask sampled at the centre
@@ -9,6 +11,11 @@ to T x T (half-pixel centres), the top half of the box gives the top half of the
 resized, and so on. Outside the gt box the mask is 0: the crop is framed with one
 pixel of zeros, so samples just past its edge blend towards 0 and samples further out
 read 0. Targets are soft values in [0, 1], as the ancestor's.
+
+`paste_instance_masks` turns the head's per-box masks into binary full-image masks
+with the same sampling as the evaluation's NumPy paste (evaluation/mask_paste.py):
+each mask covers its box exactly, a pixel is read at its centre by bilinear
+interpolation between cell centres with zeros outside the box, and is on above 0.5.
 """
 
 import tensorflow.compat.v1 as tf
@@ -94,3 +101,75 @@ def crop_mask_targets(gt_masks, rois, matched_gt_boxes, matched_gt_indices, *,
         targets = tf.reshape(targets, [-1, num_rois, mask_target_size, mask_target_size])
         targets *= tf.cast(has_match, tf.float32)[..., tf.newaxis, tf.newaxis]
         return tf.stop_gradient(tf.clip_by_value(targets, 0.0, 1.0))
+
+
+MASK_THRESHOLD = 0.5
+
+
+def _interpolation_weights(start, end, num_pixels, num_cells):
+    """float32 [N, num_pixels, num_cells] bilinear weights of mask cells at pixel centres.
+
+    Mask n's num_cells cells span [start[n], end[n]) along one axis; pixel p is centred
+    at p + 0.5. Weights onto the zero padding either side of the mask are dropped.
+    """
+    centres = tf.range(tf.cast(num_pixels, tf.float32)) + 0.5
+    side = tf.maximum(end - start, _MIN_SIDE)[:, tf.newaxis]
+    position = (centres[tf.newaxis, :] - start[:, tf.newaxis]) / side * num_cells - 0.5
+    # Far outside the mask every weight falls on the padding; clipping keeps the index
+    # cast in range without changing any weight inside.
+    position = tf.clip_by_value(position, -2.0, num_cells + 1.0)
+    lower = tf.floor(position)
+    fraction = (position - lower)[..., tf.newaxis]
+    # Columns 0 and num_cells + 1 stand for the padding.
+    lower_column = tf.clip_by_value(tf.cast(lower, tf.int32) + 1, 0, num_cells + 1)
+    upper_column = tf.clip_by_value(tf.cast(lower, tf.int32) + 2, 0, num_cells + 1)
+    weights = (
+        tf.one_hot(lower_column, num_cells + 2) * (1.0 - fraction)
+        + tf.one_hot(upper_column, num_cells + 2) * fraction
+    )
+    return weights[..., 1:-1]
+
+
+def paste_instance_masks(masks, boxes, image_height, image_width):
+    """Binary full-image masks from per-box soft masks, one image at a time.
+
+    Args:
+      masks: float32 [B, M, mh, mw] mask probabilities, each covering its box.
+      boxes: float32 [B, M, 4] [ymin, xmin, ymax, xmax] in pixels of the target image.
+      image_height, image_width: int scalars (Python or tensors), the target size.
+
+    Returns:
+      uint8 [B, M, image_height, image_width] in {0, 1}. Boxes without area give empty
+      masks; parts of a box outside the image are cut off. Working memory is one
+      image's M float32 masks at full size.
+    """
+    where = "paste_instance_masks"
+    masks = tf.convert_to_tensor(masks, tf.float32)
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    if masks.shape.ndims != 4 or boxes.shape.ndims != 3 or boxes.shape[-1] != 4:
+        raise ValueError(
+            f"{where}: need `masks` [B, M, mh, mw] and `boxes` [B, M, 4]; received shapes "
+            f"{masks.shape} and {boxes.shape}."
+        )
+    mask_height, mask_width = masks.shape[2], masks.shape[3]
+    if mask_height is None or mask_width is None:
+        raise ValueError(f"{where}: `masks` need a static mask size; received {masks.shape}.")
+    mask_height, mask_width = int(mask_height), int(mask_width)
+
+    def paste_image(inputs):
+        image_masks, image_boxes = inputs
+        ymin, xmin, ymax, xmax = tf.unstack(image_boxes, axis=-1)
+        rows = _interpolation_weights(ymin, ymax, image_height, mask_height)
+        columns = _interpolation_weights(xmin, xmax, image_width, mask_width)
+        values = tf.matmul(tf.matmul(rows, image_masks), columns, transpose_b=True)
+        has_area = tf.logical_and(ymax > ymin, xmax > xmin)[:, tf.newaxis, tf.newaxis]
+        return tf.cast(tf.logical_and(values > MASK_THRESHOLD, has_area), tf.uint8)
+
+    with tf.name_scope(where):
+        pasted = tf.map_fn(
+            paste_image, (masks, boxes), dtype=tf.uint8, parallel_iterations=1, back_prop=False
+        )
+        static_size = [tf.get_static_value(s) for s in (image_height, image_width)]
+        static_size = [int(s) if s is not None else None for s in static_size]
+        pasted.set_shape(masks.shape[:2].concatenate(static_size))
+        return pasted

@@ -1,9 +1,11 @@
-"""Tests for mask targets: resizes of the gt-box crops, a NumPy reference, edge cases."""
+"""Tests for mask targets (resizes of the gt-box crops, a NumPy reference, edge cases)
+and for the graph's mask paste against the evaluation's NumPy paste."""
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from official.detection.evaluation import mask_paste
 from official.detection.ops import mask_ops, roi_sampling
 
 CROP = 16
@@ -185,3 +187,52 @@ def test_errors(masks, rois, size, message):
             tf.zeros([1, 3], tf.int32),
             mask_target_size=size,
         )
+
+
+def _paste(masks, boxes, height, width, *, dynamic_size=False):
+    if dynamic_size:
+        size = tf.placeholder_with_default(np.int32([height, width]), [2])
+        return _run(mask_ops.paste_instance_masks(masks, boxes, size[0], size[1]))
+    return _run(mask_ops.paste_instance_masks(masks, boxes, height, width))
+
+
+def test_paste_equals_the_evaluation_paste():
+    rng = np.random.default_rng(3)
+    masks = rng.uniform(0.0, 1.0, (2, 6, 7, 7)).astype(np.float32)
+    corners = rng.uniform(-10.0, 70.0, (2, 6, 2, 2))
+    boxes = np.concatenate([corners.min(axis=2), corners.max(axis=2)], axis=-1)
+    boxes = boxes.astype(np.float32)
+    pasted = _paste(masks, boxes, 50, 60)
+    assert pasted.dtype == np.uint8 and pasted.shape == (2, 6, 50, 60)
+    expected = np.stack(
+        [mask_paste.paste_instance_masks(m, b, 50, 60) for m, b in zip(masks, boxes)]
+    )
+    # float32 here, float64 there: only a value within rounding of 0.5 may differ.
+    assert np.count_nonzero(pasted != expected) <= 2
+    assert expected.sum() > 1000
+
+
+def test_paste_cuts_boxes_at_the_image_border_and_empties_degenerate_ones():
+    masks = np.ones((1, 3, 4, 4), np.float32)
+    boxes = np.float32([[[-5, -5, 5, 5], [2, 2, 2, 8], [6, 6, 1, 1]]])
+    pasted = _paste(masks, boxes, 8, 10, dynamic_size=True)
+    assert pasted.shape == (1, 3, 8, 10)
+    # Cells are 2.5 pixels; pixel 4 (centre 4.5) reads 0.7 of the last cell and 0.3 of
+    # the zero padding along each axis: on at the edges, 0.7 * 0.7 < 0.5 at the corner.
+    expected = np.ones((5, 5), np.uint8)
+    expected[4, 4] = 0
+    np.testing.assert_array_equal(pasted[0, 0, :5, :5], expected)
+    assert pasted[0, 0].sum() == 24
+    assert pasted[0, 1:].sum() == 0
+
+
+def test_paste_of_a_box_on_the_pixel_grid_is_the_resized_mask():
+    # A 2x2 mask on a 4x4 box: each cell covers 2x2 pixels; values 0.9 and 0.2.
+    masks = np.float32([[[[0.9, 0.2], [0.2, 0.9]]]])
+    pasted = _paste(masks, np.float32([[[0, 0, 4, 4]]]), 4, 4)
+    # Pixel centres 0.5, 1.5 are at cell positions -0.25, 0.25: the outer ones blend
+    # with the zero padding (0.75 * 0.9 = 0.675 > 0.5), the inner ones with the
+    # neighbour cell (0.75 * 0.9 + 0.25 * 0.2 = 0.725).
+    np.testing.assert_array_equal(
+        pasted[0, 0], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
+    )

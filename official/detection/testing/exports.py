@@ -71,6 +71,11 @@ SHARED_ERRORS = [
         "--params_override); export with the config the checkpoint was trained with",
     ),
     (["--input_image_size=big"], "error: --input_image_size=big is not a size"),
+    (
+        ["--output_full_image_masks=true"],
+        "error: only a Mask R-CNN has masks to paste (--output_full_image_masks); leave the "
+        "flag out for this model",
+    ),
     (["--model=yolo"], "error: unknown model 'yolo'; valid models: retinanet, mask_rcnn"),
 ]
 
@@ -172,6 +177,15 @@ def assert_same_detections(served, expected, where):
         np.testing.assert_allclose(
             served[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=f"{where} {key}"
         )
+
+
+def assert_same_pasted_masks(pasted, expected, where):
+    """Full-image masks pasted in the graph (float32) against the evaluation's NumPy paste
+    (float64): a pixel whose value is within rounding of the 0.5 threshold may differ, and
+    an untrained model's mask probabilities sit near 0.5, so up to 1% of the expected
+    pixels (and at least 2) may."""
+    differing = np.count_nonzero(np.asarray(pasted) != np.asarray(expected))
+    assert differing <= max(2, 0.01 * np.count_nonzero(expected)), (where, differing)
 
 
 def assert_one_error_line(result, message):
