@@ -106,6 +106,23 @@ def test_eval_pad_last_batch(record_dir):
     assert (batches[1][0][2:] == 0).all()
 
 
+def _autotuned(dataset):
+    options = dataset.options()
+    if hasattr(options, "autotune"):  # TensorFlow 2
+        return options.autotune.enabled is not False
+    return options.experimental_optimization.autotune is not False
+
+
+def test_evaluation_input_is_not_autotuned_training_input_is(record_dir):
+    """The tuner would hold the end of every evaluation's session for up to 10 s."""
+    with tf.Graph().as_default():
+        train = input_reader.InputFn(_pattern(record_dir), _parse, "train", 4)()
+        evaluation = input_reader.InputFn(_pattern(record_dir), _parse, "eval", 4)()
+        assert _autotuned(train) and not _autotuned(evaluation)
+    batches, _ = _read_batches(input_reader.InputFn(_pattern(record_dir), _parse, "eval", 4))
+    assert _ids(batches) == ROUND_ROBIN
+
+
 def test_train_repeats_drops_remainder_and_has_static_batch(record_dir):
     fn = input_reader.InputFn(_pattern(record_dir), _parse, "train", 4, deterministic=True)
     batches, dataset = _read_batches(fn, max_batches=8)

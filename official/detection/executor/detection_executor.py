@@ -4,6 +4,7 @@ The executor knows nothing of a model's internals: it receives the model_fn,
 a RunConfig built for the device, input functions and an evaluator factory.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -32,24 +33,72 @@ def _write_eval_summaries(eval_dir, step, metrics):
         writer.close()
 
 
-def finish_evaluation(evaluator, eval_dir, step, what, num_images, predict_seconds):
+class EvalTiming:
+    """Seconds an evaluation spends in each stage, for its closing log line.
+
+    Stages: set-up (graph, session, checkpoint or SavedModel), predict (input pipeline,
+    model and post-processing in the session), results (detections to COCO results,
+    masks pasted), closing (past the last batch: the end of the input, the session
+    closed), COCO evaluation, writing (metrics, detections, summaries).
+    """
+
+    STAGES = ("set-up", "predict", "results", "closing", "COCO evaluation", "writing")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.STAGES, 0.0)
+        self._start = time.time()
+
+    def add(self, stage, seconds):
+        self.seconds[stage] += seconds
+
+    @contextlib.contextmanager
+    def stage(self, stage):
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.add(stage, time.time() - start)
+
+    def text(self, num_images):
+        total = time.time() - self._start
+        predict = self.seconds["predict"]
+        parts = ", ".join(f"{name} {self.seconds[name]:.1f} s" for name in self.STAGES)
+        return (
+            f"{num_images / max(total, 1e-9):.2f} images/s over {total:.1f} s ({parts}; "
+            f"predict alone {num_images / max(predict, 1e-9):.2f} images/s)"
+        )
+
+
+def finish_evaluation(evaluator, eval_dir, step, what, num_images, timing):
     """Computes the metrics of what `evaluator` holds, writes them with the detections
     (metrics_<step>.json, detections_<step>.json) and as TensorBoard summaries into
-    `eval_dir`, logs them, and returns them."""
-    metrics = evaluator.evaluate()
-    tf.io.gfile.makedirs(eval_dir)
-    evaluator.write_outputs(eval_dir, step)
-    _write_eval_summaries(eval_dir, step, metrics)
+    `eval_dir`, logs them with the time per stage (`timing`, an EvalTiming), and
+    returns them."""
+    with timing.stage("COCO evaluation"):
+        metrics = evaluator.evaluate()
+    with timing.stage("writing"):
+        tf.io.gfile.makedirs(eval_dir)
+        evaluator.write_outputs(eval_dir, step)
+        _write_eval_summaries(eval_dir, step, metrics)
     tf.logging.info(
-        "Evaluated %d images of %s in %.1f s (%.2f images/s)\n%s",
+        "Evaluated %d images of %s: %s\n%s",
         num_images,
         what,
-        predict_seconds,
-        num_images / max(predict_seconds, 1e-9),
+        timing.text(num_images),
         evaluator.summary_text,
     )
     tf.logging.info("Eval metrics at step %s: %s", step, json.dumps(metrics, sort_keys=True))
     return metrics
+
+
+class _SessionReady(tf.train.SessionRunHook):
+    """Notes when the predict session is ready (graph built, checkpoint restored)."""
+
+    def __init__(self):
+        self.time = None
+
+    def after_create_session(self, session, coord):
+        self.time = time.time()
 
 
 class DetectionExecutor:
@@ -138,16 +187,29 @@ class DetectionExecutor:
             )
         step = hooks_lib.parse_step(checkpoint_path)
         evaluator = self._evaluator_fn()
+        timing = EvalTiming()
         start = time.time()
         num_images = 0
+        ready = _SessionReady()
         predictions = self._estimator.predict(
-            input_fn=input_fn, checkpoint_path=checkpoint_path, yield_single_examples=False
+            input_fn=input_fn,
+            checkpoint_path=checkpoint_path,
+            yield_single_examples=False,
+            hooks=[ready],
         )
         last_progress = start
+        waited_since = start
         for index, batch in enumerate(predictions):
+            now = time.time()
+            if index == 0:
+                waited_since = ready.time or start
+                timing.add("set-up", waited_since - start)
+            timing.add("predict", now - waited_since)
             if self._eval_batches is not None and index >= self._eval_batches:
                 break
-            evaluator.update(batch)
+            with timing.stage("results"):
+                evaluator.update(batch)
+            waited_since = time.time()
             num_images += len(batch["source_id"])
             now = time.time()
             if now - last_progress >= self._eval_progress_secs:
@@ -157,13 +219,15 @@ class DetectionExecutor:
                         num_images, index + 1, self._eval_batches, now - start
                     )
                 )
+        # Past the last batch: the end of the input, closing the session.
+        timing.add("closing", time.time() - waited_since)
         return step, finish_evaluation(
             evaluator,
             os.path.join(self.model_dir, "eval"),
             step,
             f"checkpoint {checkpoint_path}",
             num_images,
-            time.time() - start,
+            timing,
         )
 
     def evaluate_checkpoints(self, input_fn, *, final_step, min_interval_secs=0, timeout=None):

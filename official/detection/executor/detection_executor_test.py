@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import time
 
 import numpy as np
 import pytest
@@ -20,9 +22,17 @@ class _Estimator:
     def latest_checkpoint(self):
         return os.path.join(self.model_dir, "model.ckpt-7")
 
-    def predict(self, input_fn, checkpoint_path, yield_single_examples):
+    def predict(self, input_fn, checkpoint_path, yield_single_examples, hooks=()):
+        time.sleep(SETUP_SECONDS)
+        for hook in hooks:
+            hook.after_create_session(None, None)
         for index in range(self._batches):
+            time.sleep(PREDICT_SECONDS)
             yield {"source_id": np.arange(4) + 4 * index}
+
+
+# What each stage of the stand-in evaluation takes.
+SETUP_SECONDS, PREDICT_SECONDS, UPDATE_SECONDS, COCO_SECONDS = 0.3, 0.1, 0.05, 0.2
 
 
 class _Evaluator:
@@ -32,9 +42,11 @@ class _Evaluator:
         self.images = 0
 
     def update(self, batch):
+        time.sleep(UPDATE_SECONDS)
         self.images += len(batch["source_id"])
 
     def evaluate(self):
+        time.sleep(COCO_SECONDS)
         return {"AP": self.images / 100.0}
 
     def write_outputs(self, eval_dir, step):
@@ -65,6 +77,23 @@ def test_evaluation_logs_progress_and_stops_after_its_batches(tmp_path, monkeypa
     ]
     assert progress[-1].endswith("time left 0:00:00")
     assert json.load(open(tmp_path / "eval" / "metrics_7.json")) == {"AP": 0.12}
+    # The closing line gives each stage's time: 3 batches predicted and converted (the
+    # 4th batch is read, then dropped), COCO evaluation once.
+    (closing,) = [line for line in logged if line.startswith("Evaluated 12 images of checkpoint")]
+    stages = {
+        k.strip(): float(v) for k, v in re.findall(r"([a-zA-Z -]+?) ([0-9.]+) s[,;]", closing)
+    }
+    expected = {
+        "set-up": SETUP_SECONDS,
+        "predict": 4 * PREDICT_SECONDS,
+        "results": 3 * UPDATE_SECONDS,
+        "COCO evaluation": COCO_SECONDS,
+    }
+    for name, seconds in expected.items():
+        assert seconds <= stages[name] < seconds + 0.1, (name, closing)
+    assert re.search(r": \d+\.\d\d images/s over \d+\.\d s \(set-up", closing), closing
+    alone = float(re.search(r"predict alone ([0-9.]+) images/s", closing).group(1))
+    assert 12 / (4 * PREDICT_SECONDS + 0.1) < alone <= 12 / (4 * PREDICT_SECONDS), closing
 
 
 class _TrainingEstimator:

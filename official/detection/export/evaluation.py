@@ -198,10 +198,12 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         params.eval.eval_batch_size,
         num_examples=params.eval.eval_samples or -1,
     )
+    timing = detection_executor.EvalTiming()
     with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
         start = time.time()
         signature = _load(sess, export_dir)
         load_seconds = time.time() - start
+        timing.add("set-up", load_seconds)
         (input_info,) = signature.inputs.values()
         input_type = saved_model.served_input_type(
             graph, graph.get_tensor_by_name(input_info.name), export_info
@@ -217,13 +219,15 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         start = last_progress = time.time()
         num_images = 0
         while True:
-            try:
-                features, labels = sess.run(next_batch)
-            except tf.errors.OutOfRangeError:
-                break
-            predictions = run(features, labels)
-            predictions = base_model.with_labels_for_evaluation(predictions, labels)
-            evaluator.update(predictions)
+            with timing.stage("predict"):
+                try:
+                    features, labels = sess.run(next_batch)
+                except tf.errors.OutOfRangeError:
+                    break
+                predictions = run(features, labels)
+            with timing.stage("results"):
+                predictions = base_model.with_labels_for_evaluation(predictions, labels)
+                evaluator.update(predictions)
             num_images += len(labels["source_id"])
             if time.time() - last_progress >= progress_secs:
                 last_progress = time.time()
@@ -234,6 +238,6 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
                 )
     what = f"SavedModel {export_dir} ({input_type} input, loaded in {load_seconds:.1f} s)"
     metrics = detection_executor.finish_evaluation(
-        evaluator, eval_dir, step, what, num_images, time.time() - start
+        evaluator, eval_dir, step, what, num_images, timing
     )
     return step, metrics
