@@ -46,8 +46,9 @@ def paste_instance_masks(masks, boxes, image_height, image_width):
       image_height, image_width: ints, size of the target image.
 
     Returns:
-      uint8 [N, image_height, image_width] with values in {0, 1}. Boxes with no area
-      give empty masks; parts of a box outside the image are cut off.
+      uint8 [N, image_height, image_width] with values in {0, 1} (not C-contiguous: see
+      below). Boxes with no area give empty masks; parts of a box outside the image are
+      cut off.
     """
     masks = np.asarray(masks, np.float64)
     boxes = np.asarray(boxes, np.float64)
@@ -58,7 +59,9 @@ def paste_instance_masks(masks, boxes, image_height, image_width):
         )
     image_height, image_width = int(image_height), int(image_width)
     num_masks, mask_height, mask_width = masks.shape
-    pasted = np.zeros((num_masks, image_height, image_width), np.uint8)
+    # Laid out [N, W, H] and returned as an [N, H, W] view: its [H, W, N] transpose is
+    # then the Fortran-ordered array pycocotools encodes, with no copy of N full images.
+    pasted = np.zeros((num_masks, image_width, image_height), np.uint8).transpose(0, 2, 1)
     for index in range(num_masks):
         ymin, xmin, ymax, xmax = boxes[index]
         if not (ymax > ymin and xmax > xmin):

@@ -91,6 +91,17 @@ def finish_evaluation(evaluator, eval_dir, step, what, num_images, timing):
     return metrics
 
 
+def _saves_like_estimator(run_config):
+    """Whether training on `run_config` saves through one chief saver hook that
+    hooks_lib.CheckpointSaverHook can stand in for: a plain RunConfig that saves, on
+    one device (distributed and NPU training keep their own savers)."""
+    return (
+        type(run_config) is tf_estimator.RunConfig
+        and run_config.train_distribute is None
+        and bool(run_config.save_checkpoints_steps or run_config.save_checkpoints_secs)
+    )
+
+
 class _SessionReady(tf.train.SessionRunHook):
     """Notes when the predict session is ready (graph built, checkpoint restored)."""
 
@@ -136,6 +147,8 @@ class DetectionExecutor:
         """
         if cpu_kernels:
             model_fn = cpu_kernels_lib.wrap_model_fn(model_fn)
+        if _saves_like_estimator(run_config):
+            model_fn = hooks_lib.with_checkpoint_saver(model_fn, run_config)
         self._estimator = estimator_fn(model_fn, run_config)
         self._evaluator_fn = evaluator_fn
         self._eval_batches = eval_batches

@@ -123,9 +123,9 @@ def test_place_on_this_machine():
     with pytest.raises(DeviceError, match="is an Ascend NPU setting, not for --device=cpu"):
         devices.place("auto", precision_mode="allow_mix_precision", environ={})
     assert devices.describe(devices.place("cpu", num_devices=2, environ={})) == (
-        "device cpu x2, precision fp32, 2 replica(s) in all; CPU kernels: Winograd "
-        "convolutions (3x3), GEMM filter gradients, written-out batch norms; Grappler graph "
-        "optimisation off"
+        "device cpu x2, precision fp32, 2 replica(s) in all; CPU kernels in training graphs: "
+        "Winograd convolutions (3x3), GEMM filter gradients, written-out batch norms; "
+        "Grappler graph optimisation off"
     )
     cpu = devices.place("cpu", environ={}, cpu_kernels="off")
     assert devices.describe(cpu) == (

@@ -1,10 +1,12 @@
-"""Progress logging (training hook, evaluation line) and checkpoint step numbers."""
+"""Progress logging (training hook, evaluation line), the checkpoint saver and
+checkpoint step numbers."""
 
 import os
 import re
 import time
 
 import tensorflow.compat.v1 as tf
+from tensorflow.compat.v1 import estimator as tf_estimator
 
 
 def _format_seconds(seconds):
@@ -122,3 +124,40 @@ def parse_step(checkpoint_path):
             "of the 'checkpoint' file next to it alike"
         )
     return int(match.group(1))
+
+
+class CheckpointSaverHook(tf.train.CheckpointSaverHook):
+    """Estimator's checkpoint saver without its extra copies of the graph.
+
+    When a training session starts, TensorFlow's saver hook writes the graph as text
+    into model_dir/graph.pbtxt and adds the graph and meta graph to the TensorBoard
+    events file, whose writer has already written both on opening. For SpineNet-49S's
+    training graph (35,000 ops) the text copy takes 2.2 s and 55 MB and the second
+    copies 0.8 s, before the first step; nothing reads them. This hook leaves them out
+    and saves the checkpoint of the starting step, as TensorFlow's does; checkpoints
+    keep their .meta files and TensorBoard its graph.
+    """
+
+    def after_create_session(self, session, coord):
+        global_step = session.run(self._global_step_tensor)
+        self._save(session, global_step)
+        self._timer.update_last_triggered_step(global_step)
+
+
+def with_checkpoint_saver(model_fn, run_config):
+    """`model_fn` whose training spec brings a CheckpointSaverHook (chief only) saving
+    as `run_config` asks; Estimator then adds none of its own."""
+
+    def model_fn_with_saver(features, labels, mode, params):
+        spec = model_fn(features, labels, mode, params)
+        if mode != tf_estimator.ModeKeys.TRAIN:
+            return spec
+        saver = CheckpointSaverHook(
+            run_config.model_dir,
+            save_steps=run_config.save_checkpoints_steps,
+            save_secs=run_config.save_checkpoints_secs,
+            scaffold=spec.scaffold,
+        )
+        return spec._replace(training_chief_hooks=[*spec.training_chief_hooks, saver])
+
+    return model_fn_with_saver

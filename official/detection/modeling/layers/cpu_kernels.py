@@ -155,15 +155,21 @@ def cpu_kernels(enabled=True):
 
 
 def wrap_model_fn(model_fn):
-    """An Estimator model_fn that builds `model_fn`'s graph inside `cpu_kernels()`.
+    """An Estimator model_fn that builds `model_fn`'s training graph inside
+    `cpu_kernels()`, and its evaluation and predict graphs with TensorFlow's kernels.
 
-    Each distinct set of fallbacks is logged once (an Estimator builds a graph per
-    train or evaluate call), so a run says once why some layers keep TensorFlow's
-    kernels.
+    Forward-only, the Winograd convolutions are no faster than oneDNN's at evaluation
+    sizes: `main.py --mode=eval` at 640 x 640, batch 2, predicts SpineNet-49S 3-5%
+    slower with them and RetinaNet R50-FPN within +-4% (docs/BENCHMARKS.md); the batch
+    norm and filter gradient kernels are training-only. Each distinct set of fallbacks
+    is logged once (an Estimator builds a graph per train call), so a run says once
+    why some layers keep TensorFlow's kernels.
     """
     logged = set()
 
     def model_fn_with_cpu_kernels(features, labels, mode, params):
+        if mode != "train":
+            return model_fn(features, labels, mode, params)
         with cpu_kernels() as fallbacks:
             spec = model_fn(features, labels, mode, params)
         summary = fallbacks.summary()
