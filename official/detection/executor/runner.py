@@ -11,6 +11,7 @@ import re
 import tensorflow.compat.v1 as tf
 import yaml
 
+from official.detection import tf_compat
 from official.detection.configs import loader
 from official.detection.dataloader import factory as dataloader_factory
 from official.detection.dataloader import input_reader, mode_keys, record_check
@@ -201,6 +202,13 @@ def run(
         return _evaluate_saved_model(params, saved_model_dir)
     placement = place(**device_flags)
     tf.logging.info("Running on %s", devices.describe(placement))
+    if tf_compat.XLA_CLUSTERING_SKIPPED:
+        tf.logging.info(
+            "TensorFlow 1.15: XLA's clustering search skipped at each session start "
+            "(TF_XLA_FLAGS=%s; XLA compiles nothing here either way; set TF_XLA_FLAGS "
+            "to choose otherwise)",
+            tf_compat.XLA_NO_CLUSTERING,
+        )
     total_steps = params.train.total_steps
     try:
         executor = build_executor(params, placement)
