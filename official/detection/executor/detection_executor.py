@@ -218,6 +218,7 @@ class DetectionExecutor:
                 waited_since = ready.time or start
                 timing.add("set-up", waited_since - start)
             timing.add("predict", now - waited_since)
+            waited_since = now
             if self._eval_batches is not None and index >= self._eval_batches:
                 break
             with timing.stage("results"):
