@@ -24,12 +24,15 @@ def _checkpoint_files(model_dir, step):
 
 
 def _point_state_at(model_dir, step):
-    """Writes the `checkpoint` file as the trainer does when `step` is its newest."""
-    with open(os.path.join(model_dir, "checkpoint"), "w") as state:
+    """Writes the `checkpoint` file as the trainer does when `step` is its newest: whole,
+    by a rename (the evaluator polls it and must not read it half-written)."""
+    path = os.path.join(model_dir, "checkpoint")
+    with open(path + ".tmp", "w") as state:
         state.write(
             f'model_checkpoint_path: "model.ckpt-{step}"\n'
             f'all_model_checkpoint_paths: "model.ckpt-{step}"\n'
         )
+    os.replace(path + ".tmp", path)
 
 
 def test_a_checkpoint_deleted_before_it_is_read_is_skipped(tmp_path):
