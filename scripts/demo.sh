@@ -27,8 +27,11 @@ while [ $# -gt 0 ]; do
     --model=*) model="${1#*=}" ;;
     --model) model="${2:?--model needs a value}"; shift ;;
     --num_train=*) num_train="${1#*=}" ;;
+    --num_train) num_train="${2:?--num_train needs a value}"; shift ;;
     --num_val=*) num_val="${1#*=}" ;;
+    --num_val) num_val="${2:?--num_val needs a value}"; shift ;;
     --params_override=*) extra_override="${1#*=}" ;;
+    --params_override) extra_override="${2:?--params_override needs a value}"; shift ;;
     --tf1) export DETECTION_LANE=tf1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 1 ;;
