@@ -1,8 +1,6 @@
 import os
 import re
 
-import pytest
-
 from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_training.py")
@@ -80,9 +78,11 @@ def test_real_training_is_timed_beside_the_isolated_step(tmp_path):
     assert real and int(real.group(2)) == 4, out
     ratio = re.search(r"^real_vs_isolated: ([0-9.]+)x wall \(([0-9.]+) / ([0-9.]+) s\)", out, re.M)
     assert ratio and float(ratio.group(2)) == float(real.group(1))
-    assert float(ratio.group(1)) == pytest.approx(
-        float(ratio.group(2)) / float(ratio.group(3)), rel=0.02
-    )
+    # The ratio is printed to 0.01 from unrounded steps, the steps to 0.001 s: at this
+    # model's few hundredths of a second per step, that rounding alone reaches 3%.
+    shown, real_s, isolated_s = (float(ratio.group(i)) for i in (1, 2, 3))
+    rounding = 0.005 + real_s / isolated_s * (0.0005 / real_s + 0.0005 / isolated_s)
+    assert abs(shown - real_s / isolated_s) <= rounding * 1.01, ratio.group(0)
     assert ratio.group(3) == f"{_field(out, 'train_step_s'):.3f}"
     for name in ("real_graph_build_s", "real_session_s", "real_first_step_s", "real_end_of_run_s"):
         assert _field(out, name) > 0
