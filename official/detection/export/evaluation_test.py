@@ -49,7 +49,8 @@ def _override(model, records, extra=""):
         f"eval.eval_file_pattern={records['eval_file_pattern']}",
         f"eval.val_json_file={records['val_json_file']}",
         "train.total_steps=2,train.iterations_per_loop=1,train.train_batch_size=2",
-        "train.learning_rate.warmup_steps=0,train.seed=1,postprocess.score_threshold=0.0",
+        "train.learning_rate.warmup_steps=0,train.seed=1,train.deterministic_input=true",
+        "postprocess.score_threshold=0.0",
     ]
     return ",".join(parts + [p for p in (override, extra) if p])
 

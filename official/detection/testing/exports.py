@@ -110,7 +110,7 @@ class Checkpoints:
         steps = (
             f"train.train_file_pattern={self._records['train_file_pattern']},"
             "train.total_steps=1,train.iterations_per_loop=1,train.train_batch_size=2,"
-            "train.learning_rate.warmup_steps=0,train.seed=1"
+            "train.learning_rate.warmup_steps=0,train.seed=1,train.deterministic_input=true"
         )
         result = script_runs.run_python_script(
             MAIN,

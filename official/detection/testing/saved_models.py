@@ -30,6 +30,7 @@ def save_initialised_checkpoint(params, model_dir):
     from official.detection.modeling import factory as modeling_factory
 
     with tf.Graph().as_default():
+        tf.set_random_seed(0)  # the same weights, so the same detections, every run
         tf.train.get_or_create_global_step()
         parser = dataloader_factory.parser_generator(params, mode_keys.PREDICT)
         images = tf.zeros([1] + parser.padded_size + [3])
