@@ -188,6 +188,10 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
     Returns:
       (step, metrics dict); step is the exported checkpoint's global step (0 if unknown).
     """
+    # Set-up is everything before the first batch (loading, the input pipeline's
+    # graph); closing, the session's end after the last.
+    timing = detection_executor.EvalTiming()
+    began = time.time()
     export_info = saved_model.read_export_info(export_dir)
     step = int(export_info.get("global_step", 0))
     evaluator = evaluator_fn()
@@ -198,12 +202,10 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         params.eval.eval_batch_size,
         num_examples=params.eval.eval_samples or -1,
     )
-    timing = detection_executor.EvalTiming()
     with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
         start = time.time()
         signature = _load(sess, export_dir)
         load_seconds = time.time() - start
-        timing.add("set-up", load_seconds)
         (input_info,) = signature.inputs.values()
         input_type = saved_model.served_input_type(
             graph, graph.get_tensor_by_name(input_info.name), export_info
@@ -217,6 +219,7 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         _check_fits(params, signature, input_type, run.size, export_dir, export_info)
         next_batch = tf.data.make_one_shot_iterator(input_fn()).get_next()
         start = last_progress = time.time()
+        timing.add("set-up", start - began)
         num_images = 0
         while True:
             with timing.stage("predict"):
@@ -236,6 +239,8 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
                     num_images,
                     num_images / (last_progress - start),
                 )
+        last_batch = time.time()
+    timing.add("closing", time.time() - last_batch)
     what = f"SavedModel {export_dir} ({input_type} input, loaded in {load_seconds:.1f} s)"
     metrics = detection_executor.finish_evaluation(
         evaluator, eval_dir, step, what, num_images, timing

@@ -10,6 +10,7 @@ compared.
 import collections
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -216,6 +217,11 @@ def test_command_line_evaluates_an_export_and_names_a_misfit(trained, records, t
     )
     assert result.returncode == 0, result.stderr[-4000:]
     _assert_same_evaluation(os.path.join(run_dir, "eval"), os.path.join(model_dir, "eval"))
+    # The stages account for the whole evaluation (each printed to 0.1 s).
+    closing = re.search(r"images/s over ([0-9.]+) s \(([^;]+);", result.stderr)
+    assert closing, result.stderr[-4000:]
+    stages = [float(v) for v in re.findall(r" ([0-9.]+) s", closing.group(2))]
+    assert len(stages) == 6 and abs(sum(stages) - float(closing.group(1))) <= 0.4, closing.group(0)
 
     # Raw images of another size than the parser makes: one line naming both keys.
     raw_dir = str(tmp_path / "raw")
