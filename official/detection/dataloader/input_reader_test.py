@@ -123,6 +123,24 @@ def test_evaluation_input_is_not_autotuned_training_input_is(record_dir):
     assert _ids(batches) == ROUND_ROBIN
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_parsers_run_as_written_not_converted_by_autograph(record_dir, mode):
+    """tf.data would convert a map function with AutoGraph (1-4 s per pipeline for the
+    detection parsers, which are graph code); the reader asks it not to. A parser with
+    Python control flow on a tensor therefore fails as graph code does."""
+
+    def branching_parse(serialized):
+        image, labels = _parse(serialized)
+        if labels["source_id"] > 2:  # would become a tf.cond under AutoGraph
+            image = image * 2.0
+        return image, labels
+
+    with tf.Graph().as_default(), pytest.raises(TypeError, match="bool"):
+        input_reader.InputFn(_pattern(record_dir), branching_parse, mode, 4)()
+    with tf.Graph().as_default():
+        input_reader.InputFn(_pattern(record_dir), _parse, mode, 4)()
+
+
 def test_train_repeats_drops_remainder_and_has_static_batch(record_dir):
     fn = input_reader.InputFn(_pattern(record_dir), _parse, "train", 4, deterministic=True)
     batches, dataset = _read_batches(fn, max_batches=8)
