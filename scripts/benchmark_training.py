@@ -367,6 +367,11 @@ def run_real(args, params):
     }
     real = load_config(params.type, None, params.to_yaml(), forced)
     hook = make_step_timer()
+    # On 1.15 TensorFlow's logger has its own handler and, outside absl's app.run,
+    # the root logger one too: each training log line would print twice.
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.handlers and logging.getLogger().handlers:
+        tf_logger.propagate = False
     start = time.perf_counter()
     with tf_compat.quiet_deprecations():
         runner.run(
