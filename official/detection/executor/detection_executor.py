@@ -59,8 +59,12 @@ class EvalTiming:
         finally:
             self.add(stage, time.time() - start)
 
+    def elapsed(self):
+        """Seconds since this timing began."""
+        return time.time() - self._start
+
     def text(self, num_images):
-        total = time.time() - self._start
+        total = self.elapsed()
         predict = self.seconds["predict"]
         parts = ", ".join(f"{name} {self.seconds[name]:.1f} s" for name in self.STAGES)
         return (

@@ -191,7 +191,6 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
     # Set-up is everything before the first batch (loading, the input pipeline's
     # graph); closing, the session's end after the last.
     timing = detection_executor.EvalTiming()
-    began = time.time()
     export_info = saved_model.read_export_info(export_dir)
     step = int(export_info.get("global_step", 0))
     evaluator = evaluator_fn()
@@ -219,7 +218,7 @@ def evaluate_saved_model(params, export_dir, evaluator_fn, eval_dir, progress_se
         _check_fits(params, signature, input_type, run.size, export_dir, export_info)
         next_batch = tf.data.make_one_shot_iterator(input_fn()).get_next()
         start = last_progress = time.time()
-        timing.add("set-up", start - began)
+        timing.add("set-up", timing.elapsed())
         num_images = 0
         while True:
             with timing.stage("predict"):
