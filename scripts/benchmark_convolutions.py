@@ -1,12 +1,16 @@
 """Times one convolution layer with TensorFlow's kernels and with the CPU kernels.
 
-For each shape (batch, height, width, in channels, out channels; 3x3, stride 1,
-'SAME'), the forward pass and the gradients of both inputs are timed with
-`tf.nn.conv2d` and inside `cpu_kernels()` (Winograd where that module would
-use it, else the GEMM filter gradient), in one process with the same threads,
-alternating the two so that load on the machine hits both alike.
+For each shape (batch, height, width, in channels, out channels; 'SAME'; 3x3,
+stride 1 unless --kernel_size / --strides say otherwise), the forward pass and the
+gradients of both inputs are timed with `tf.nn.conv2d` and inside `cpu_kernels()`,
+in one process with the same threads, alternating the two so that load on the
+machine hits both alike. Each row says which CPU kernels the layer got: Winograd,
+GEMM filter gradient, GEMM input gradient (only where TensorFlow's CPU kernels are
+Eigen's, e.g. TensorFlow 1.15; the first line says whether oneDNN is on), or
+none (TensorFlow's).
 
   python scripts/benchmark_convolutions.py --shapes 2x32x32x256x256,2x8x8x256x256
+  python scripts/benchmark_convolutions.py --shapes 2x16x16x1024x256 --kernel_size 1
 """
 
 import argparse
@@ -38,8 +42,19 @@ def parse_shapes(text):
     return shapes
 
 
-def time_layer(shape, cores, repeats):
-    """{kernels: (forward ms, backward ms)} and whether Winograd was used."""
+def _kinds(winograd, op_types):
+    if winograd:
+        return "winograd"
+    kinds = []
+    if "Conv2DBackpropFilter" not in op_types:
+        kinds.append("gemm filter gradient")
+    if "Conv2DBackpropInput" not in op_types:
+        kinds.append("gemm input gradient")
+    return ", ".join(kinds) or "tensorflow's"
+
+
+def time_layer(shape, cores, repeats, kernel_size=3, strides=1):
+    """{kernels: (forward ms, backward ms)} and which CPU kernels the layer got."""
     import numpy as np
     import tensorflow.compat.v1 as tf
 
@@ -53,11 +68,15 @@ def time_layer(shape, cores, repeats):
             tf.set_random_seed(0)
             inputs = tf.Variable(tf.random.normal([batch, height, width, channels]))
             with cpu_kernels.cpu_kernels(enabled):
-                winograd = cpu_kernels.use_winograd(inputs, (3, 3), (1, 1), "same", "channels_last")
-                outputs = functional.conv2d(inputs, filters, 3, padding="same", use_bias=False)
-            kernel = tf.trainable_variables()[-1]
-            weights = tf.constant(np.random.RandomState(0).randn(*outputs.shape).astype("f"))
-            grads = tf.gradients(tf.reduce_sum(outputs * weights), [inputs, kernel])
+                winograd = cpu_kernels.use_winograd(
+                    inputs, (kernel_size,) * 2, (strides,) * 2, "same", "channels_last"
+                )
+                outputs = functional.conv2d(
+                    inputs, filters, kernel_size, strides, padding="same", use_bias=False
+                )
+                kernel = tf.trainable_variables()[-1]
+                weights = tf.constant(np.random.RandomState(0).randn(*outputs.shape).astype("f"))
+                grads = tf.gradients(tf.reduce_sum(outputs * weights), [inputs, kernel])
             fetches = (tf.reduce_sum(outputs), tf.add_n([tf.reduce_sum(g) for g in grads]))
             config = tf.ConfigProto(
                 intra_op_parallelism_threads=cores, inter_op_parallelism_threads=cores
@@ -66,7 +85,8 @@ def time_layer(shape, cores, repeats):
             sess.run(tf.global_variables_initializer())
             for fetch in fetches:
                 sess.run(fetch)
-            graphs[name] = (sess, fetches, winograd)
+            kinds = _kinds(winograd, {op.type for op in graph.get_operations()})
+            graphs[name] = (sess, fetches, kinds)
     times = {name: ([], []) for name in graphs}
     for _ in range(repeats):
         for name, (sess, fetches, _) in graphs.items():
@@ -83,6 +103,8 @@ def time_layer(shape, cores, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="BxHxWxCINxCOUT,...")
+    parser.add_argument("--kernel_size", type=int, default=3, choices=range(1, 8))
+    parser.add_argument("--strides", type=int, default=1, choices=(1, 2))
     parser.add_argument("--cores", type=int, default=2, help="intra- and inter-op threads")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
@@ -94,11 +116,16 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow.compat.v1 as tf
 
+    from official.detection import tf_compat
+
     tf.disable_eager_execution()
+    print(
+        f"kernel {args.kernel_size}x{args.kernel_size}, stride {args.strides}, 'SAME'; "
+        f"oneDNN {'on' if tf_compat.onednn_enabled() else 'off'}"
+    )
     print("shape (BxHxWxCINxCOUT) | kernel | forward ms: tf / cpu | gradients ms: tf / cpu")
     for shape in shapes:
-        result, winograd = time_layer(shape, args.cores, args.repeats)
-        kind = "winograd" if winograd else "gemm filter gradient"
+        result, kind = time_layer(shape, args.cores, args.repeats, args.kernel_size, args.strides)
         tf_fwd, tf_bwd = result["tensorflow"]
         cpu_fwd, cpu_bwd = result["cpu"]
         print(

@@ -1,6 +1,7 @@
 import os
 import re
 
+from official.detection import tf_compat
 from official.detection.testing import script_runs
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmark_convolutions.py")
@@ -10,17 +11,40 @@ def _run(*args):
     return script_runs.run_python_script(_SCRIPT, *args, timeout=120)
 
 
-def test_times_both_kernels_and_says_which_cpu_kernel_ran():
-    result = _run("--shapes=2x16x16x128x8,1x8x8x8x8", "--repeats=2")
-    assert result.returncode == 0, result.stderr
-    rows = re.findall(
-        r"^(\S+) \| (.+?) \| ([0-9.]+) / ([0-9.]+) \| ([0-9.]+) / ([0-9.]+)$", result.stdout, re.M
+def _rows(stdout):
+    return re.findall(
+        r"^(\S+) \| (.+?) \| ([0-9.]+) / ([0-9.]+) \| ([0-9.]+) / ([0-9.]+)$", stdout, re.M
     )
+
+
+# Input gradients are GEMMs or forward convolutions where the CPU kernels are Eigen's.
+_EIGEN = not tf_compat.onednn_enabled()
+_INPUT = ", gemm input gradient" if _EIGEN else ""
+
+
+def test_times_both_kernels_and_says_which_cpu_kernel_ran():
+    result = _run("--shapes=2x16x16x128x8,1x8x8x8x8,1x8x8x256x8", "--repeats=2")
+    assert result.returncode == 0, result.stderr
+    assert f"oneDNN {'off' if _EIGEN else 'on'}" in result.stdout.splitlines()[0]
+    rows = _rows(result.stdout)
     assert [(shape, kind) for shape, kind, *_ in rows] == [
         ("2x16x16x128x8", "winograd"),  # 512 positions, 128 channels
-        ("1x8x8x8x8", "gemm filter gradient"),
+        ("1x8x8x8x8", "gemm filter gradient" + _INPUT),
+        ("1x8x8x256x8", "gemm filter gradient"),  # 256 channels: Eigen's input gradient
     ]
     assert all(float(ms) > 0 for row in rows for ms in row[2:])
+
+
+def test_1x1_and_strided_layers():
+    result = _run("--shapes=1x8x8x16x8", "--repeats=2", "--kernel_size=1")
+    assert result.returncode == 0, result.stderr
+    assert [kind for _, kind, *_ in _rows(result.stdout)] == ["gemm filter gradient" + _INPUT]
+    result = _run("--shapes=1x8x8x16x8", "--repeats=2", "--kernel_size=1", "--strides=2")
+    assert [kind for _, kind, *_ in _rows(result.stdout)] == [
+        "gemm input gradient" if _EIGEN else "tensorflow's"
+    ]
+    result = _run("--shapes=1x8x8x16x8", "--repeats=2", "--strides=2")
+    assert [kind for _, kind, *_ in _rows(result.stdout)] == ["tensorflow's"]
 
 
 def test_malformed_shape_is_refused():

@@ -179,7 +179,7 @@ def describe(placement):
         text += f", rank {placement.worker_index} of {placement.num_workers} processes"
     text += f", {placement.num_replicas} replica(s) in all; "
     if placement.cpu_kernels:
-        text += f"CPU kernels in training graphs: {cpu_kernels_lib.DESCRIPTION}"
+        text += f"CPU kernels in training graphs: {cpu_kernels_lib.description()}"
     else:
         text += "TensorFlow's kernels"
     return text + ("" if placement.grappler else "; Grappler graph optimisation off")

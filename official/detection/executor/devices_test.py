@@ -7,6 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
+from official.detection import tf_compat
 from official.detection.configs import loader
 from official.detection.executor import devices, distribution, npu
 from official.detection.executor import placement as placement_lib
@@ -122,10 +123,15 @@ def test_place_on_this_machine():
         devices.place("auto", precision="mixed", environ={})
     with pytest.raises(DeviceError, match="is an Ascend NPU setting, not for --device=cpu"):
         devices.place("auto", precision_mode="allow_mix_precision", environ={})
+    kernels = (
+        "Winograd convolutions (3x3), GEMM filter gradients, GEMM input gradients "
+        "(TensorFlow's CPU kernels are Eigen's, not oneDNN's), written-out batch norms"
+        if not tf_compat.onednn_enabled()
+        else "Winograd convolutions (3x3), GEMM filter gradients, written-out batch norms"
+    )
     assert devices.describe(devices.place("cpu", num_devices=2, environ={})) == (
         "device cpu x2, precision fp32, 2 replica(s) in all; CPU kernels in training graphs: "
-        "Winograd convolutions (3x3), GEMM filter gradients, written-out batch norms; "
-        "Grappler graph optimisation off"
+        f"{kernels}; Grappler graph optimisation off"
     )
     cpu = devices.place("cpu", environ={}, cpu_kernels="off")
     assert devices.describe(cpu) == (

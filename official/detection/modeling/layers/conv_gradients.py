@@ -7,18 +7,29 @@ fp32 matmul rate at the sizes a detector's heads and FPN use (3x3, 256
 channels, levels of 2x2 to 64x64), where the same product as GEMMs reaches
 half to three quarters of it; docs/BENCHMARKS.md has the per-shape figures.
 
+Without oneDNN (TensorFlow 1.15's CPU build, or TensorFlow 2 with
+`TF_ENABLE_ONEDNN_OPTS=0`), the input gradient is slow as well: Eigen's
+`Conv2DBackpropInput` takes 1.2-2.5x the time of the same product as a GEMM for
+1x1 kernels, strided or not, and up to 1.9x that of a forward convolution with
+the flipped kernel for 3x3 kernels below 256 channels (above, it is faster).
+oneDNN's input gradient is as fast as either, so it is kept there.
+
 `matmul_filter_gradients()` makes every `Conv2D` created inside it take its
-gradient from `conv2d_gradient` below: the input gradient is TensorFlow's, the
-filter gradient is GEMMs for stride-1, undilated NHWC convolutions with static
-shapes, and TensorFlow's for everything else (strided convolutions are faster
-there). Variables and forward ops do not change, so checkpoints do not either;
-the gradients agree with TensorFlow's to float32 rounding.
+gradient from `conv2d_gradient` below: the filter gradient is GEMMs for
+stride-1, undilated NHWC convolutions with static shapes, and TensorFlow's for
+everything else (strided convolutions are faster there); the input gradient is
+TensorFlow's, or, where the context asks for it (by default: without oneDNN),
+the GEMM or forward convolution above. Variables and forward ops do not change,
+so checkpoints do not either; the gradients agree with TensorFlow's to float32
+rounding.
 """
 
 import contextlib
 import threading
 
 import tensorflow.compat.v1 as tf
+
+from official.detection import tf_compat
 
 GRADIENT_OP_TYPE = "Conv2DWithMatmulFilterGradient"
 
@@ -27,7 +38,14 @@ GRADIENT_OP_TYPE = "Conv2DWithMatmulFilterGradient"
 # copy of the input costs more than it saves and memory grows with the image.
 _PATCHES_MAX_POSITIONS = 512
 
-# The `on_fallback` callbacks of the open `matmul_filter_gradients()` contexts.
+# Kernels of at least this many input or output channels keep Eigen's input
+# gradient: at 256 channels it beat the forward convolution (8x8x256: 1.68 vs
+# 1.87 ms; 8x8x512: 6.43 vs 7.73), below it lost (64x64x64: 4.90 vs 2.75 ms;
+# 16x16x166: 1.91 vs 1.39).
+_INPUT_GRADIENT_MAX_CHANNELS = 255
+
+# The `on_fallback` callbacks and input-gradient choices of the open
+# `matmul_filter_gradients()` contexts.
 _state = threading.local()
 
 
@@ -82,15 +100,20 @@ def matmul_filter_gradient(inputs, output_gradient, kernel_size, padding):
     return tf.reshape(tf.stack(taps), [kernel_h, kernel_w, channels, out_channels])
 
 
-def _uses_matmul(op, inputs, kernel, grad):
+def _nhwc_undilated(op):
     if _attr(op, "data_format") != "NHWC" or _attr(op, "padding") not in ("SAME", "VALID"):
         return False
-    if list(op.get_attr("strides")) != [1, 1, 1, 1]:
+    return list(op.get_attr("dilations")) == [1, 1, 1, 1]
+
+
+def _static(*tensors):
+    return all(t.get_shape().is_fully_defined() for t in tensors)
+
+
+def _uses_matmul(op, inputs, kernel, grad):
+    if not _nhwc_undilated(op) or list(op.get_attr("strides")) != [1, 1, 1, 1]:
         return False
-    if list(op.get_attr("dilations")) != [1, 1, 1, 1]:
-        return False
-    shapes = (inputs.get_shape(), kernel.get_shape(), grad.get_shape())
-    if all(shape.is_fully_defined() for shape in shapes):
+    if _static(inputs, kernel, grad):
         return True
     callbacks = getattr(_state, "callbacks", None)
     if callbacks:
@@ -98,9 +121,59 @@ def _uses_matmul(op, inputs, kernel, grad):
     return False
 
 
+def gemm_input_gradient(output_gradient, kernel, input_shape, strides, padding):
+    """d loss / d input of an undilated NHWC `conv2d` without `Conv2DBackpropInput`.
+
+    1x1 kernels, any stride: one GEMM against the transposed kernel, spread back
+    onto the strided input positions (a 1x1 convolution never pads). Odd square
+    kernels, stride 1, 'SAME', below 256 channels: a forward convolution of the
+    output gradient with the kernel flipped in space and transposed in channels.
+
+    Args:
+      output_gradient: tensor [B, H', W', C_out] with static shape.
+      kernel: tensor [kh, kw, C_in, C_out] with static shape.
+      input_shape: [B, H, W, C_in], the convolution's static input shape.
+      strides: (stride_h, stride_w).
+      padding: 'SAME' or 'VALID'.
+
+    Returns:
+      Tensor [B, H, W, C_in], or None for a convolution neither form covers.
+    """
+    kernel_h, kernel_w, in_channels, out_channels = kernel.get_shape().as_list()
+    batch, height, width, _ = input_shape
+    stride_h, stride_w = strides
+    if kernel_h == kernel_w == 1:
+        _, out_h, out_w, _ = output_gradient.get_shape().as_list()
+        rows = tf.matmul(
+            tf.reshape(output_gradient, [-1, out_channels]),
+            tf.reshape(kernel, [in_channels, out_channels]),
+            transpose_b=True,
+        )
+        if stride_h == stride_w == 1:
+            return tf.reshape(rows, input_shape)
+        # Every stride-th position received a product; the positions between get zeros.
+        spread = tf.reshape(rows, [batch, out_h, 1, out_w, 1, in_channels])
+        between = [[0, 0], [0, 0], [0, stride_h - 1], [0, 0], [0, stride_w - 1], [0, 0]]
+        spread = tf.pad(spread, between)
+        spread = tf.reshape(spread, [batch, out_h * stride_h, out_w * stride_w, in_channels])
+        return spread[:, :height, :width, :]
+    if (stride_h, stride_w) != (1, 1) or padding != "SAME" or kernel_h != kernel_w:
+        return None
+    if kernel_h % 2 == 0 or max(in_channels, out_channels) > _INPUT_GRADIENT_MAX_CHANNELS:
+        return None
+    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+    return tf.nn.conv2d(output_gradient, flipped, [1, 1, 1, 1], "SAME")
+
+
+def _gemm_input_gradients_wanted():
+    choices = getattr(_state, "input_gradients", None)
+    return choices[-1] if choices else False
+
+
 @tf.RegisterGradient(GRADIENT_OP_TYPE)
 def conv2d_gradient(op, grad):
-    """Gradient of a `Conv2D` op: TensorFlow's for the input, GEMMs for the filter."""
+    """Gradient of a `Conv2D` op: GEMMs for the filter, and for the input where the
+    open context asks for them; TensorFlow's otherwise."""
     inputs, kernel = op.inputs
     common = dict(
         strides=op.get_attr("strides"),
@@ -110,9 +183,16 @@ def conv2d_gradient(op, grad):
         data_format=_attr(op, "data_format"),
         dilations=op.get_attr("dilations"),
     )
-    input_gradient = tf.raw_ops.Conv2DBackpropInput(
-        input_sizes=tf.shape(inputs), filter=kernel, out_backprop=grad, **common
-    )
+    input_gradient = None
+    if _gemm_input_gradients_wanted() and _nhwc_undilated(op) and _static(inputs, kernel, grad):
+        strides = list(op.get_attr("strides"))
+        input_gradient = gemm_input_gradient(
+            grad, kernel, inputs.get_shape().as_list(), strides[1:3], _attr(op, "padding")
+        )
+    if input_gradient is None:
+        input_gradient = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(inputs), filter=kernel, out_backprop=grad, **common
+        )
     if _uses_matmul(op, inputs, kernel, grad):
         kernel_h, kernel_w = kernel.get_shape().as_list()[:2]
         filter_gradient = matmul_filter_gradient(
@@ -125,21 +205,34 @@ def conv2d_gradient(op, grad):
     return [input_gradient, filter_gradient]
 
 
+def gemm_input_gradients_by_default():
+    """Whether `matmul_filter_gradients()` computes input gradients when not told:
+    when TensorFlow's CPU kernels are Eigen's, not oneDNN's."""
+    return not tf_compat.onednn_enabled()
+
+
 @contextlib.contextmanager
-def matmul_filter_gradients(enabled=True, on_fallback=None):
+def matmul_filter_gradients(enabled=True, on_fallback=None, input_gradients=None):
     """Within it, `Conv2D` ops get `conv2d_gradient`; `enabled=False` changes nothing.
 
     `on_fallback(op, reason)`, if given, is called for each stride-1 NHWC `Conv2D`
     whose filter gradient, built within the context, stays TensorFlow's because a
-    shape is not static.
+    shape is not static. `input_gradients`: whether input gradients are GEMMs or
+    forward convolutions where `gemm_input_gradient` covers them; None:
+    `gemm_input_gradients_by_default()`.
     """
     if not enabled:
         yield
         return
+    if input_gradients is None:
+        input_gradients = gemm_input_gradients_by_default()
     callbacks = _state.__dict__.setdefault("callbacks", [])
+    choices = _state.__dict__.setdefault("input_gradients", [])
     callbacks.append(on_fallback or (lambda op, reason: None))
+    choices.append(bool(input_gradients))
     try:
         with tf.get_default_graph().gradient_override_map({"Conv2D": GRADIENT_OP_TYPE}):
             yield
     finally:
         callbacks.pop()
+        choices.pop()

@@ -6,7 +6,9 @@ Inside `cpu_kernels()`:
   height x width) and `WINOGRAD_MIN_CHANNELS` input channels run as Winograd
   F(2x2, 3x3) (winograd.py);
 - every other `Conv2D` op gets its filter gradient as GEMMs where that is
-  faster (conv_gradients.py);
+  faster, and, where TensorFlow's CPU kernels are Eigen's rather than
+  oneDNN's (TensorFlow 1.15), its input gradient as a GEMM or a forward
+  convolution where that is faster (conv_gradients.py);
 - training-mode batch norms made by `functional.batch_normalization` over NHWC
   inputs whose channel count is not a multiple of 4, where oneDNN's fused
   kernel is 2-3x slower, are written out in a few ops (cpu_batch_norm.py).
@@ -39,7 +41,20 @@ WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD = "Winograd convolution"
 BATCH_NORM = "written-out batch norm"
 FILTER_GRADIENT = "GEMM filter gradient"
+INPUT_GRADIENT = "GEMM input gradient"
 DESCRIPTION = f"{WINOGRAD}s (3x3), {FILTER_GRADIENT}s, {BATCH_NORM}s"
+
+
+def description():
+    """What `cpu_kernels()` uses in this process, for the log line at start."""
+    if conv_gradients.gemm_input_gradients_by_default():
+        return (
+            f"{WINOGRAD}s (3x3), {FILTER_GRADIENT}s, {INPUT_GRADIENT}s (TensorFlow's CPU "
+            f"kernels are Eigen's, not oneDNN's), {BATCH_NORM}s"
+        )
+    return DESCRIPTION
+
+
 # Layer names shown per kind of fallback in the log; the rest are counted.
 _NAMES_SHOWN = 3
 
