@@ -11,6 +11,13 @@ none (TensorFlow's).
 
   python scripts/benchmark_convolutions.py --shapes 2x32x32x256x256,2x8x8x256x256
   python scripts/benchmark_convolutions.py --shapes 2x16x16x1024x256 --kernel_size 1
+
+`--input_gradient` times the input gradient op alone instead: TensorFlow's
+`Conv2DBackpropInput` against the GEMM or forward convolution that
+`conv_gradients.gemm_input_gradient` builds for it, also above its channel bound
+(whatever the kernels of this TensorFlow), and says whether the CPU kernels use it
+for that layer where they replace Eigen's ("used", "kept": above the bound, "none":
+no such form).
 """
 
 import argparse
@@ -100,11 +107,55 @@ def time_layer(shape, cores, repeats, kernel_size=3, strides=1):
     return result, graphs["cpu"][2]
 
 
+def time_input_gradient(shape, cores, repeats, kernel_size=3, strides=1):
+    """(TensorFlow's ms, GEMM ms or None, whether the CPU kernels use the GEMM form)
+    for the input gradient op alone."""
+    import tensorflow.compat.v1 as tf
+
+    from official.detection.modeling.layers import conv_gradients
+
+    batch, height, width, channels, filters = shape
+    out_h, out_w = -(-height // strides), -(-width // strides)
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        kernel = tf.Variable(tf.random.normal([kernel_size, kernel_size, channels, filters]))
+        output_gradient = tf.Variable(tf.random.normal([batch, out_h, out_w, filters]))
+        input_shape = [batch, height, width, channels]
+        candidates = {
+            "tensorflow": tf.nn.conv2d_backprop_input(
+                input_shape, kernel, output_gradient, [1, strides, strides, 1], "SAME"
+            ),
+            "gemm": conv_gradients.gemm_input_gradient(
+                output_gradient, kernel, input_shape, (strides, strides), "SAME", max_channels=None
+            ),
+        }
+        used = conv_gradients.gemm_input_gradient(
+            output_gradient, kernel, input_shape, (strides, strides), "SAME"
+        )
+        fetches = {name: tf.reduce_sum(t) for name, t in candidates.items() if t is not None}
+        config = tf.ConfigProto(
+            intra_op_parallelism_threads=cores, inter_op_parallelism_threads=cores
+        )
+        with tf.Session(config=config) as sess:
+            sess.run(tf.global_variables_initializer())
+            times = {name: [] for name in fetches}
+            for _ in range(repeats + 2):
+                for name, fetch in fetches.items():
+                    start = time.perf_counter()
+                    sess.run(fetch)
+                    times[name].append(time.perf_counter() - start)
+    medians = {name: 1e3 * statistics.median(t[2:]) for name, t in times.items()}
+    return medians["tensorflow"], medians.get("gemm"), used is not None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="BxHxWxCINxCOUT,...")
     parser.add_argument("--kernel_size", type=int, default=3, choices=range(1, 8))
     parser.add_argument("--strides", type=int, default=1, choices=(1, 2))
+    parser.add_argument(
+        "--input_gradient", action="store_true", help="time the input gradient op alone"
+    )
     parser.add_argument("--cores", type=int, default=2, help="intra- and inter-op threads")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
@@ -123,6 +174,16 @@ def main(argv=None):
         f"kernel {args.kernel_size}x{args.kernel_size}, stride {args.strides}, 'SAME'; "
         f"oneDNN {'on' if tf_compat.onednn_enabled() else 'off'}"
     )
+    if args.input_gradient:
+        print("shape (BxHxWxCINxCOUT) | input gradient ms: tf / gemm | cpu kernels")
+        for shape in shapes:
+            tf_ms, gemm_ms, used = time_input_gradient(
+                shape, args.cores, args.repeats, args.kernel_size, args.strides
+            )
+            gemm = "none" if gemm_ms is None else f"{gemm_ms:.2f}"
+            use = "none" if gemm_ms is None else ("used" if used else "kept")
+            print(f"{'x'.join(map(str, shape))} | {tf_ms:.2f} / {gemm} | {use}", flush=True)
+        return 0
     print("shape (BxHxWxCINxCOUT) | kernel | forward ms: tf / cpu | gradients ms: tf / cpu")
     for shape in shapes:
         result, kind = time_layer(shape, args.cores, args.repeats, args.kernel_size, args.strides)

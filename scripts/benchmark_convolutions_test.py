@@ -51,3 +51,22 @@ def test_malformed_shape_is_refused():
     result = _run("--shapes=2x32x32x256")
     assert result.returncode == 1
     assert "--shapes: '2x32x32x256' is not BxHxWxCINxCOUT" in result.stderr
+
+
+def test_the_input_gradient_op_alone():
+    result = _run(
+        "--shapes=1x8x8x16x8,1x8x8x256x8", "--repeats=2", "--input_gradient", "--strides=1"
+    )
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^(\S+) \| ([0-9.]+) / ([0-9.]+|none) \| (\w+)$", result.stdout, re.M)
+    assert [(shape, use) for shape, _, _, use in rows] == [
+        ("1x8x8x16x8", "used"),
+        ("1x8x8x256x8", "kept"),  # 256 channels: Eigen's was faster, timed all the same
+    ]
+    assert all(float(ms) > 0 for row in rows for ms in row[1:3])
+    result = _run("--shapes=1x9x9x16x8", "--repeats=2", "--input_gradient", "--strides=2")
+    assert re.search(r"^1x9x9x16x8 \| [0-9.]+ / none \| none$", result.stdout, re.M), result.stdout
+    result = _run(
+        "--shapes=1x9x9x16x8", "--repeats=2", "--input_gradient", "--kernel_size=1", "--strides=2"
+    )
+    assert re.search(r"^1x9x9x16x8 \| [0-9.]+ / [0-9.]+ \| used$", result.stdout, re.M)

@@ -121,7 +121,14 @@ def _uses_matmul(op, inputs, kernel, grad):
     return False
 
 
-def gemm_input_gradient(output_gradient, kernel, input_shape, strides, padding):
+def gemm_input_gradient(
+    output_gradient,
+    kernel,
+    input_shape,
+    strides,
+    padding,
+    max_channels=_INPUT_GRADIENT_MAX_CHANNELS,
+):
     """d loss / d input of an undilated NHWC `conv2d` without `Conv2DBackpropInput`.
 
     1x1 kernels, any stride: one GEMM against the transposed kernel, spread back
@@ -135,6 +142,8 @@ def gemm_input_gradient(output_gradient, kernel, input_shape, strides, padding):
       input_shape: [B, H, W, C_in], the convolution's static input shape.
       strides: (stride_h, stride_w).
       padding: 'SAME' or 'VALID'.
+      max_channels: the most input or output channels of a kxk kernel done as a
+        forward convolution; None: no bound (the benchmark times wider ones).
 
     Returns:
       Tensor [B, H, W, C_in], or None for a convolution neither form covers.
@@ -159,7 +168,9 @@ def gemm_input_gradient(output_gradient, kernel, input_shape, strides, padding):
         return spread[:, :height, :width, :]
     if (stride_h, stride_w) != (1, 1) or padding != "SAME" or kernel_h != kernel_w:
         return None
-    if kernel_h % 2 == 0 or max(in_channels, out_channels) > _INPUT_GRADIENT_MAX_CHANNELS:
+    if kernel_h % 2 == 0:
+        return None
+    if max_channels is not None and max(in_channels, out_channels) > max_channels:
         return None
     flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
     return tf.nn.conv2d(output_gradient, flipped, [1, 1, 1, 1], "SAME")
