@@ -23,12 +23,12 @@ _INPUT = ", gemm input gradient" if _EIGEN else ""
 
 
 def test_times_both_kernels_and_says_which_cpu_kernel_ran():
-    result = _run("--shapes=2x16x16x128x8,1x8x8x8x8,1x8x8x256x8", "--repeats=2")
+    result = _run("--shapes=2x16x16x256x8,1x8x8x8x8,1x8x8x256x8", "--repeats=2")
     assert result.returncode == 0, result.stderr
     assert f"oneDNN {'off' if _EIGEN else 'on'}" in result.stdout.splitlines()[0]
     rows = _rows(result.stdout)
     assert [(shape, kind) for shape, kind, *_ in rows] == [
-        ("2x16x16x128x8", "winograd"),  # 512 positions, 128 channels
+        ("2x16x16x256x8", "winograd"),  # 512 positions, 256 channels
         ("1x8x8x8x8", "gemm filter gradient" + _INPUT),
         ("1x8x8x256x8", "gemm filter gradient"),  # 256 channels: Eigen's input gradient
     ]

@@ -3,7 +3,7 @@
 Inside `cpu_kernels()`:
 - 3x3, stride-1, 'SAME', NHWC convolutions made by `functional.conv2d` on
   feature maps of at least `WINOGRAD_MIN_POSITIONS` output positions (batch x
-  height x width) and `WINOGRAD_MIN_CHANNELS` input channels run as Winograd
+  height x width) and `winograd_min_channels()` input channels run as Winograd
   F(2x2, 3x3) (winograd.py);
 - every other `Conv2D` op gets its filter gradient as GEMMs where that is
   faster, and, where TensorFlow's CPU kernels are Eigen's rather than
@@ -36,6 +36,11 @@ from official.detection.modeling.layers import conv_gradients
 # docs/BENCHMARKS.md): 8x8x256 maps are slower, 16x16x256 and 32x32x128 faster.
 WINOGRAD_MIN_POSITIONS = 512
 WINOGRAD_MIN_CHANNELS = 128
+# Against Eigen's convolutions (TensorFlow 1.15) Winograd layers below 256 channels
+# gain nothing in the training step (SpineNet-49S, all of whose are: 0.994x; R50-FPN
+# with its 128-channel ones direct: 0.998x) and only add ops, which cost graph
+# building and the first step (SpineNet-49S: 2-2.5 s and 0.5 s less without them).
+WINOGRAD_MIN_CHANNELS_EIGEN = 256
 
 # What the log calls each kernel.
 WINOGRAD = "Winograd convolution"
@@ -108,6 +113,14 @@ def _unsupported(inputs):
     return None
 
 
+def winograd_min_channels():
+    """The fewest input channels of a Winograd layer for the CPU kernels TensorFlow runs
+    here: `WINOGRAD_MIN_CHANNELS` with oneDNN, `WINOGRAD_MIN_CHANNELS_EIGEN` without."""
+    if conv_gradients.gemm_input_gradients_by_default():  # Eigen's kernels
+        return WINOGRAD_MIN_CHANNELS_EIGEN
+    return WINOGRAD_MIN_CHANNELS
+
+
 def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1, 1)):
     """Whether `functional.conv2d` should compute this convolution as Winograd.
 
@@ -121,7 +134,7 @@ def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1
         return False
     if inputs.get_shape().ndims != 4 or inputs.get_shape().as_list()[-1] is None:
         return False
-    if inputs.get_shape().as_list()[-1] < WINOGRAD_MIN_CHANNELS:
+    if inputs.get_shape().as_list()[-1] < winograd_min_channels():
         return False
     reason = _unsupported(inputs)
     if reason:

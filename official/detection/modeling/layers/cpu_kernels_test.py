@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from official.detection import tf_compat
 from official.detection.configs import loader
 from official.detection.modeling.layers import cpu_kernels, functional
 from official.detection.testing import graph_building
@@ -12,7 +13,8 @@ from official.detection.testing import graph_building
 @pytest.mark.parametrize(
     "shape, kernel, strides, padding, expected",
     [
-        ([2, 16, 16, 128], (3, 3), (1, 1), "same", True),  # 512 positions, 128 channels
+        ([2, 16, 16, 256], (3, 3), (1, 1), "same", True),  # 512 positions, 256 channels
+        ([2, 16, 16, 128], (3, 3), (1, 1), "same", None),  # 128 channels: oneDNN only
         ([1, 32, 32, 256], (3, 3), (1, 1), "SAME", True),
         ([2, 8, 8, 256], (3, 3), (1, 1), "same", False),  # too few positions
         ([2, 32, 32, 64], (3, 3), (1, 1), "same", False),  # too few channels
@@ -23,6 +25,8 @@ from official.detection.testing import graph_building
     ],
 )
 def test_which_convolutions_run_as_winograd(shape, kernel, strides, padding, expected):
+    if expected is None:
+        expected = tf_compat.onednn_enabled()
     with tf.Graph().as_default():
         inputs = tf.placeholder(tf.float32, shape)
         assert not cpu_kernels.use_winograd(inputs, kernel, strides, padding, "channels_last")
@@ -31,6 +35,21 @@ def test_which_convolutions_run_as_winograd(shape, kernel, strides, padding, exp
             assert cpu_kernels.active()
         assert not cpu_kernels.active()
     assert got is expected
+
+
+def test_winograd_channels_follow_the_kernels_tensorflow_runs():
+    # Against Eigen's direct convolutions (TensorFlow 1.15) Winograd pays from 256
+    # channels; against oneDNN's from 128.
+    expected = 128 if tf_compat.onednn_enabled() else 256
+    assert cpu_kernels.winograd_min_channels() == expected
+    if tf_compat.IS_TF1:
+        assert cpu_kernels.winograd_min_channels() == 256
+
+
+@pytest.fixture
+def winograd_from_128(monkeypatch):
+    """Winograd on the 128-channel layers of the small test models, on both lanes."""
+    monkeypatch.setattr(cpu_kernels, "winograd_min_channels", lambda: 128)
 
 
 def test_disabled_context_changes_nothing():
@@ -52,7 +71,7 @@ def _model_fn(features, labels, mode, params):
     return tf.gradients(loss, tf.trainable_variables()), mode
 
 
-def test_fallbacks_are_logged_once_with_their_reason(monkeypatch):
+def test_fallbacks_are_logged_once_with_their_reason(monkeypatch, winograd_from_128):
     logged = []
     monkeypatch.setattr(tf.logging, "info", lambda text, *args: logged.append(text % args))
     model_fn = cpu_kernels.wrap_model_fn(_model_fn)
@@ -71,7 +90,7 @@ def test_fallbacks_are_logged_once_with_their_reason(monkeypatch):
     ]
 
 
-def test_no_fallback_is_no_log_line(monkeypatch):
+def test_no_fallback_is_no_log_line(monkeypatch, winograd_from_128):
     logged = []
     monkeypatch.setattr(tf.logging, "info", lambda text, *args: logged.append(text % args))
 
@@ -106,7 +125,7 @@ def _train_values(params, cpu_kernels, initial=None):
     return values, loss, named, op_types
 
 
-def test_retinanet_loss_and_gradients_do_not_change():
+def test_retinanet_loss_and_gradients_do_not_change(winograd_from_128):
     params = loader.load_config(
         "retinanet",
         params_override={
