@@ -29,6 +29,7 @@ import threading
 
 import tensorflow.compat.v1 as tf
 
+from official.detection import tf_compat
 from official.detection.modeling.layers import conv_gradients
 
 # Below these sizes the Winograd transforms, which are separate element-wise
@@ -116,9 +117,9 @@ def _unsupported(inputs):
 def winograd_min_channels():
     """The fewest input channels of a Winograd layer for the CPU kernels TensorFlow runs
     here: `WINOGRAD_MIN_CHANNELS` with oneDNN, `WINOGRAD_MIN_CHANNELS_EIGEN` without."""
-    if conv_gradients.gemm_input_gradients_by_default():  # Eigen's kernels
-        return WINOGRAD_MIN_CHANNELS_EIGEN
-    return WINOGRAD_MIN_CHANNELS
+    if tf_compat.onednn_enabled():
+        return WINOGRAD_MIN_CHANNELS
+    return WINOGRAD_MIN_CHANNELS_EIGEN
 
 
 def use_winograd(inputs, kernel_size, strides, padding, data_format, dilation=(1, 1)):
