@@ -40,7 +40,7 @@ WINOGRAD_MIN_CHANNELS = 128
 # Against Eigen's convolutions (TensorFlow 1.15) Winograd layers below 256 channels
 # gain nothing in the training step (SpineNet-49S, all of whose are: 0.994x; R50-FPN
 # with its 128-channel ones direct: 0.998x) and only add ops, which cost graph
-# building and the first step (SpineNet-49S: 2-2.5 s and 0.5 s less without them).
+# building and the first step (SpineNet-49S: 1.4-2.1 s and 0.5 s less without them).
 WINOGRAD_MIN_CHANNELS_EIGEN = 256
 
 # What the log calls each kernel.
