@@ -24,6 +24,7 @@ so checkpoints do not either; the gradients agree with TensorFlow's to float32
 rounding.
 """
 
+import collections
 import contextlib
 import threading
 
@@ -44,9 +45,14 @@ _PATCHES_MAX_POSITIONS = 512
 # 16x16x166: 1.91 vs 1.39).
 _INPUT_GRADIENT_MAX_CHANNELS = 255
 
-# The `on_fallback` callbacks and input-gradient choices of the open
-# `matmul_filter_gradients()` contexts.
+# The open `matmul_filter_gradients()` contexts of this thread, innermost last.
 _state = threading.local()
+_Context = collections.namedtuple("_Context", ["on_fallback", "input_gradients"])
+
+
+def _innermost():
+    contexts = getattr(_state, "contexts", None)
+    return contexts[-1] if contexts else None
 
 
 def _attr(op, name):
@@ -115,9 +121,9 @@ def _uses_matmul(op, inputs, kernel, grad):
         return False
     if _static(inputs, kernel, grad):
         return True
-    callbacks = getattr(_state, "callbacks", None)
-    if callbacks:
-        callbacks[-1](op, f"needs static shapes, got {inputs.get_shape().as_list()}")
+    context = _innermost()
+    if context:
+        context.on_fallback(op, f"needs static shapes, got {inputs.get_shape().as_list()}")
     return False
 
 
@@ -176,11 +182,6 @@ def gemm_input_gradient(
     return tf.nn.conv2d(output_gradient, flipped, [1, 1, 1, 1], "SAME")
 
 
-def _gemm_input_gradients_wanted():
-    choices = getattr(_state, "input_gradients", None)
-    return choices[-1] if choices else False
-
-
 @tf.RegisterGradient(GRADIENT_OP_TYPE)
 def conv2d_gradient(op, grad):
     """Gradient of a `Conv2D` op: GEMMs for the filter, and for the input where the
@@ -195,7 +196,9 @@ def conv2d_gradient(op, grad):
         dilations=op.get_attr("dilations"),
     )
     input_gradient = None
-    if _gemm_input_gradients_wanted() and _nhwc_undilated(op) and _static(inputs, kernel, grad):
+    context = _innermost()
+    wanted = context is not None and context.input_gradients
+    if wanted and _nhwc_undilated(op) and _static(inputs, kernel, grad):
         strides = list(op.get_attr("strides"))
         input_gradient = gemm_input_gradient(
             grad, kernel, inputs.get_shape().as_list(), strides[1:3], _attr(op, "padding")
@@ -237,13 +240,10 @@ def matmul_filter_gradients(enabled=True, on_fallback=None, input_gradients=None
         return
     if input_gradients is None:
         input_gradients = gemm_input_gradients_by_default()
-    callbacks = _state.__dict__.setdefault("callbacks", [])
-    choices = _state.__dict__.setdefault("input_gradients", [])
-    callbacks.append(on_fallback or (lambda op, reason: None))
-    choices.append(bool(input_gradients))
+    contexts = _state.__dict__.setdefault("contexts", [])
+    contexts.append(_Context(on_fallback or (lambda op, reason: None), bool(input_gradients)))
     try:
         with tf.get_default_graph().gradient_override_map({"Conv2D": GRADIENT_OP_TYPE}):
             yield
     finally:
-        callbacks.pop()
-        choices.pop()
+        contexts.pop()
